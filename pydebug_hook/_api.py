@@ -1,0 +1,118 @@
+"""The public ``Debugger`` class of the seed, and the functions it shares with the package."""
+
+import sys
+from types import FrameType, TracebackType
+from typing import Any, Iterable, Optional, Tuple, Union
+
+from . import _dispatch
+from ._decorator import attach_on_error
+
+TracebackLike = Union[TracebackType, BaseException, None]
+
+
+def _exception_and_traceback(tb: TracebackLike) -> Tuple[Optional[BaseException], Optional[TracebackType]]:
+    if isinstance(tb, BaseException):
+        return tb, tb.__traceback__
+    _, current, current_tb = sys.exc_info()
+    if tb is None:
+        return current, current_tb
+    if current is not None and current.__traceback__ is tb:
+        return current, tb
+    return None, tb
+
+
+def post_mortem(tb: TracebackLike = None) -> None:
+    """Debug *tb* (a traceback or an exception; default: the one being handled) in the
+    configured mode, whether or not ``IPDB_DEBUG`` is set: you asked for it."""
+    exc, tb = _exception_and_traceback(tb)
+    if exc is None and tb is None:
+        raise ValueError("post_mortem() needs a traceback: call it from an except block or pass one")
+    _dispatch.handle(exc, tb, origin="post_mortem", force=True)
+
+
+def _rank_selected(ranks: Union[int, Iterable[int], None]) -> bool:
+    if ranks is None:
+        return True
+    from ._rank import detect
+
+    wanted = {ranks} if isinstance(ranks, int) else set(ranks)
+    return detect().rank in wanted
+
+
+def set_trace(*args: Any, ranks: Union[int, Iterable[int], None] = None, frame: Optional[FrameType] = None, **kwargs: Any) -> None:
+    """A live breakpoint at the caller, through the configured mode; ``c`` resumes.
+
+    Usable as ``PYTHONBREAKPOINT=pydebug_hook.set_trace`` (``breakpoint()``'s arguments
+    are accepted and ignored).  With *ranks*, only those ranks stop.
+    """
+    if not _rank_selected(ranks):
+        return
+    target = frame if frame is not None else sys._getframe(1)
+    _dispatch.handle(None, None, origin="breakpoint", force=True, frame=target)
+
+
+class _DebuggerMeta(type):
+    """Makes ``Debugger.debug_flag`` / ``debug_mode`` read the effective setting
+    (the code override if set, else the environment) and store an override when set."""
+
+    @property
+    def debug_flag(cls) -> bool:
+        if cls._flag_override is not None:
+            return bool(cls._flag_override)
+        from ._settings import parse_flag
+        import os
+
+        return parse_flag(os.environ.get("IPDB_DEBUG"))
+
+    @debug_flag.setter
+    def debug_flag(cls, value: Optional[bool]) -> None:
+        cls._flag_override = None if value is None else bool(value)
+
+    @property
+    def debug_mode(cls) -> str:
+        from ._settings import parse_mode
+        import os
+
+        if cls._mode_override is not None:
+            return parse_mode(cls._mode_override, "Debugger.debug_mode")
+        return parse_mode(os.environ.get("IPDB_MODE"))
+
+    @debug_mode.setter
+    def debug_mode(cls, value: Optional[str]) -> None:
+        cls._mode_override = value
+
+
+class Debugger(metaclass=_DebuggerMeta):
+    """The seed's API.  ``Debugger.debug_flag = True`` / ``Debugger.debug_mode = "web"``
+    override ``IPDB_DEBUG`` / ``IPDB_MODE``; assign ``None`` to go back to the environment."""
+
+    _flag_override: Optional[bool] = None
+    _mode_override: Optional[str] = None
+
+    attach_on_error = staticmethod(attach_on_error)
+    post_mortem = staticmethod(post_mortem)
+
+    @staticmethod
+    def set_trace(ranks: Union[int, Iterable[int], None] = None) -> None:
+        """A live breakpoint at the caller on the listed ranks (all when None)."""
+        set_trace(ranks=ranks, frame=sys._getframe(1))
+
+    @staticmethod
+    def blocking_console_post_mortem(rank: Optional[int] = 0, tb: TracebackLike = None) -> None:
+        """A console post-mortem of the exception being handled, on *rank* only
+        (every rank, one at a time, when None); other ranks return at once."""
+        exc, tb = _exception_and_traceback(tb)
+        if exc is None and tb is None:
+            raise ValueError("blocking_console_post_mortem() must be called from an except block or given a traceback")
+        if not _rank_selected(rank):
+            return
+        _dispatch.handle(exc, tb, origin="post_mortem", mode="console", force=True)
+
+    # Instance access mirrors the class-level settings.
+    @property
+    def debug_flag(self) -> bool:  # type: ignore[override]
+        return type(self).debug_flag
+
+    @property
+    def debug_mode(self) -> str:  # type: ignore[override]
+        return type(self).debug_mode

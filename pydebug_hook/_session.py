@@ -1,0 +1,85 @@
+"""What one debugging session is about: the exception, where it happened, how to serve it."""
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Optional
+
+from ._rank import RankInfo
+from ._settings import Settings
+
+
+class SessionError(Exception):
+    """The tool could not hold a session; the message is the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class ChildInfo:
+    """A worker process whose exception its framework would otherwise only pickle."""
+
+    kind: str  # "process", "pool", "executor", "dataloader", "spawn"
+    worker_id: Optional[int]
+    parent_pid: int
+
+    def describe(self) -> str:
+        worker = "" if self.worker_id is None else f" {self.worker_id}"
+        return f"{self.kind} worker{worker} of pid {self.parent_pid}"
+
+    @property
+    def tag(self) -> str:
+        """A short path/port-safe name: ``w2`` for worker 2, ``p<pid>`` otherwise."""
+        return f"w{self.worker_id}" if self.worker_id is not None else f"p{os.getpid()}"
+
+
+@dataclass
+class Session:
+    exc: Optional[BaseException]
+    tb: Optional[TracebackType]
+    rank: RankInfo
+    settings: Settings
+    mode: str  # resolved: "console", "socket" or "web"
+    origin: str  # "excepthook", "thread", "decorator", "post_mortem", "breakpoint", "child"
+    frame: Optional[FrameType] = None  # set for a live breakpoint instead of a post-mortem
+    child: Optional[ChildInfo] = None
+    job_id: Optional[str] = None
+    label: Optional[str] = None  # e.g. "consequence of rank 1's failure"
+    failed_at: float = field(default_factory=time.time)
+    pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=socket.gethostname)
+    thread_name: str = field(default_factory=lambda: threading.current_thread().name)
+
+    @property
+    def is_breakpoint(self) -> bool:
+        return self.frame is not None
+
+    @property
+    def summary(self) -> str:
+        """One line naming the exception, short enough for a table cell."""
+        if self.is_breakpoint:
+            code = self.frame.f_code
+            return f"breakpoint in {code.co_name} ({os.path.basename(code.co_filename)}:{self.frame.f_lineno})"
+        if self.exc is None:
+            return "traceback"
+        text = " ".join(str(self.exc).split())
+        name = type(self.exc).__name__
+        line = f"{name}: {text}" if text else name
+        return line if len(line) <= 160 else line[:157] + "..."
+
+    @property
+    def where(self) -> str:
+        """``rank 1/3 (pid 42, host h)`` plus the child and thread when they matter."""
+        r = self.rank
+        parts = [f"pid {self.pid}", f"host {self.host}"]
+        if self.thread_name != "MainThread":
+            parts.append(f"thread {self.thread_name}")
+        if self.child is not None:
+            parts.append(self.child.describe())
+        return f"rank {r.rank}/{r.world_size} ({', '.join(parts)})"
+
+    def header(self) -> str:
+        what = self.summary if self.is_breakpoint else type(self.exc).__name__ if self.exc is not None else "traceback"
+        label = f" [{self.label}]" if self.label else ""
+        return f"pydebug_hook: {what} on {self.where}{label} -> {self.mode} session\n"

@@ -1,0 +1,133 @@
+"""The settings of the DESIGN's table, read when an exception is handled.
+
+Values come from ``Debugger.debug_flag`` / ``Debugger.debug_mode`` when set in code, else
+from the environment.  A bad value is reported once (one line on stderr) and replaced by
+its documented default; parsing never raises.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from . import _notice
+
+MODES = ("console", "web", "socket", "auto")
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off", "")
+
+DEFAULT_SOCKET_PATH = "/tmp/pdb.sock.{rank}"
+DEFAULT_WEB_HOST = "127.0.0.1"
+DEFAULT_WEB_PORT = 4444
+
+
+@dataclass(frozen=True)
+class Settings:
+    enabled: bool = False
+    mode: str = "auto"
+    socket_path: str = DEFAULT_SOCKET_PATH
+    web_host: str = DEFAULT_WEB_HOST
+    web_port: int = DEFAULT_WEB_PORT
+    wait_timeout: Optional[float] = None  # seconds to wait for a client; None: forever
+
+
+def parse_flag(value: Optional[str]) -> bool:
+    """``IPDB_DEBUG`` semantics: on/off words, anything else warns and means off."""
+    if value is None:
+        return False
+    word = value.strip().lower()
+    if word in _ON:
+        return True
+    if word not in _OFF:
+        _notice.warn_once(
+            ("IPDB_DEBUG", value),
+            f"IPDB_DEBUG={value!r} is not one of 1/true/yes/on or 0/false/no/off; debugging stays off",
+        )
+    return False
+
+
+def parse_mode(value: Optional[str], source: str = "IPDB_MODE") -> str:
+    if value is None or not str(value).strip():
+        return "auto"
+    word = str(value).strip().lower()
+    if word in MODES:
+        return word
+    _notice.warn_once(
+        (source, value), f"{source}={value!r} is not one of {', '.join(MODES)}; using auto"
+    )
+    return "auto"
+
+
+def _parse_port(value: Optional[str]) -> int:
+    if value is None or not value.strip():
+        return DEFAULT_WEB_PORT
+    try:
+        port = int(value.strip())
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        _notice.warn_once(
+            ("IPDB_WEB_PORT", value),
+            f"IPDB_WEB_PORT={value!r} is not a port number; using {DEFAULT_WEB_PORT}",
+        )
+        return DEFAULT_WEB_PORT
+    return port
+
+
+def _parse_timeout(value: Optional[str]) -> Optional[float]:
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        _notice.warn_once(
+            ("IPDB_WAIT_TIMEOUT", value),
+            f"IPDB_WAIT_TIMEOUT={value!r} is not a number of seconds >= 0; waiting without limit",
+        )
+        return None
+    return seconds
+
+
+def _parse_socket_path(value: Optional[str]) -> str:
+    if value is None or not value.strip():
+        return DEFAULT_SOCKET_PATH
+    try:
+        value.format(rank=0, local_rank=0, pid=0)
+    except (KeyError, IndexError, ValueError) as exc:
+        _notice.warn_once(
+            ("IPDB_SOCKET_PATH", value),
+            f"IPDB_SOCKET_PATH={value!r} is not a valid template ({exc!r}; "
+            f"only {{rank}}, {{local_rank}}, {{pid}} expand); using {DEFAULT_SOCKET_PATH}",
+        )
+        return DEFAULT_SOCKET_PATH
+    return value
+
+
+def read(
+    environ: Optional[Mapping[str, str]] = None,
+    flag_override: Optional[bool] = None,
+    mode_override: Optional[str] = None,
+) -> Settings:
+    env = os.environ if environ is None else environ
+    enabled = bool(flag_override) if flag_override is not None else parse_flag(env.get("IPDB_DEBUG"))
+    if mode_override is not None:
+        mode = parse_mode(mode_override, "Debugger.debug_mode")
+    else:
+        mode = parse_mode(env.get("IPDB_MODE"))
+    host = (env.get("IPDB_WEB_HOST") or "").strip() or DEFAULT_WEB_HOST
+    return Settings(
+        enabled=enabled,
+        mode=mode,
+        socket_path=_parse_socket_path(env.get("IPDB_SOCKET_PATH")),
+        web_host=host,
+        web_port=_parse_port(env.get("IPDB_WEB_PORT")),
+        wait_timeout=_parse_timeout(env.get("IPDB_WAIT_TIMEOUT")),
+    )
+
+
+def current() -> Settings:
+    """Settings now: code overrides from :class:`Debugger`, then the environment."""
+    from ._api import Debugger
+
+    return read(None, Debugger._flag_override, Debugger._mode_override)

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh Debian machine and run the whole suite:
+# the full suite on Python 3.11 (torch 2.13.0 CPU, headless Chromium), and everything
+# that needs neither on 3.9 and 3.13.  Usage: ./scripts/test.sh [extra pytest args]
+# PYDEBUG_HOOK_TEST_PYTHONS="3.11 3.12" picks other interpreters (the first runs all).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENVS=$ROOT/.venv-test
+mkdir -p "$VENVS" "$ROOT/.test-artifacts"
+
+# --- Debian packages: real clients for the socket tests, a real browser for the web ones
+missing=()
+dpkg -s netcat-openbsd >/dev/null 2>&1 || missing+=(netcat-openbsd)
+dpkg -s socat >/dev/null 2>&1 || missing+=(socat)
+dpkg -s chromium >/dev/null 2>&1 || missing+=(chromium)
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "== apt-get install ${missing[*]}"
+  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 || {
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  }
+fi
+
+find_python() {  # $1 = 3.11 -> an interpreter of that version
+  local v=$1 p
+  for p in "$(pyenv root 2>/dev/null)"/versions/"$v".*/bin/python"$v" "$(command -v "python$v" || true)"; do
+    if [ -x "$p" ] && "$p" -c 'import venv' 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+read -r -a versions <<<"${PYDEBUG_HOOK_TEST_PYTHONS:-3.11 3.9 3.13}"
+first=${versions[0]}
+
+# --- one wheel, built once, tested everywhere
+builder=$(find_python "$first") || { echo "no python$first found" >&2; exit 1; }
+[ -x "$VENVS/build/bin/python" ] || "$builder" -m venv "$VENVS/build"
+"$VENVS/build/bin/pip" install -q build
+rm -rf "$ROOT/dist"
+"$VENVS/build/bin/python" -m build -q --wheel --outdir "$ROOT/dist" "$ROOT" >/dev/null
+wheel=$(ls "$ROOT"/dist/pydebug_hook-*.whl)
+echo "== built $(basename "$wheel")"
+
+status=0
+ran=0
+for v in "${versions[@]}"; do
+  py=$(find_python "$v") || { echo "== python$v not found: this run does not cover it" >&2; status=1; continue; }
+  venv=$VENVS/py$v
+  [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+  "$venv/bin/pip" install -q --force-reinstall --no-deps "$wheel"
+  "$venv/bin/pip" install -q "${wheel}[test]"
+  markers=()
+  if [ "$v" = "$first" ]; then
+    # torch: the CPU build this machine kind keeps on disk (an unpinned torch pulls CUDA).
+    "$venv/bin/pip" install -q torch==2.13.0
+  else
+    markers=(-m "not torch and not browser")
+    echo "== python$v: torch and browser tests run on python$first only"
+  fi
+  echo "== pytest on $("$venv/bin/python" --version)"
+  (cd "$ROOT" && "$venv/bin/pytest" -p no:cacheprovider -ra "${markers[@]}" "$@" tests) || status=1
+  ran=$((ran + 1))
+done
+[ "$ran" -ge 2 ] || { echo "== fewer than two Python versions tested" >&2; status=1; }
+exit $status

@@ -1,0 +1,119 @@
+"""Fixtures: the interpreters under test and process bookkeeping.
+
+The suite runs in a virtual environment where pydebug-hook is installed from the built
+wheel (``scripts/test.sh`` makes it), so ``sys.executable`` is the wheel install.  An
+editable install and a bare environment (the baseline "plain Python") are made here.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pexpect
+import pytest
+
+from helpers import REPO, base_env, kill_group
+
+VENVS = REPO / ".venv-test"
+TAG = f"py{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import pydebug_hook
+
+    where = Path(pydebug_hook.__file__).resolve()
+    if REPO / "pydebug_hook" in where.parents:
+        raise pytest.UsageError(
+            f"pydebug_hook is imported from the source tree ({where}); run the suite with "
+            "./scripts/test.sh so that it tests the installed wheel"
+        )
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    """The interpreter with pydebug-hook installed from the wheel."""
+    return sys.executable
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The same interpreter version in a venv without pydebug-hook: plain Python."""
+    where = tmp_path_factory.mktemp("bare") / "venv"
+    venv.EnvBuilder(with_pip=False).create(where)
+    return str(where / "bin" / "python")
+
+
+@pytest.fixture(scope="session")
+def editable_python() -> str:
+    """A venv with ``pip install -e <repo>`` (PEP 660), kept between runs for its deps."""
+    where = VENVS / f"editable-{TAG}"
+    py = where / "bin" / "python"
+    if not py.exists():
+        venv.EnvBuilder(with_pip=True).create(where)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "-e", str(REPO)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith("IPDB_")},
+    )
+    return str(py)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Dict[str, str]:
+    """A clean environment for a subprocess: no inherited IPDB_*, private HOME/runtime dir,
+    and socket paths inside the test's own directory."""
+    return base_env(tmp_path / "home", IPDB_SOCKET_PATH=str(tmp_path / "pdb.sock.{rank}"))
+
+
+class Processes:
+    """Starts processes in their own process group and kills every group at teardown."""
+
+    def __init__(self) -> None:
+        self.groups: List[int] = []
+        self.children: List[pexpect.spawn] = []
+
+    def popen(self, cmd: List[str], env: Dict[str, str], **kw) -> subprocess.Popen:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        kw.setdefault("text", True)
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, **kw)
+        self.groups.append(proc.pid)
+        return proc
+
+    def spawn(self, cmd: List[str], env: Dict[str, str], timeout: float = 30, **kw) -> pexpect.spawn:
+        """A program on a real pseudo-terminal, driven with expect/sendline."""
+        child = pexpect.spawn(
+            cmd[0], cmd[1:], env=env, timeout=timeout, encoding="utf-8", codec_errors="replace", dimensions=(50, 200), **kw
+        )
+        self.children.append(child)
+        self.groups.append(child.pid)
+        return child
+
+    def cleanup(self) -> None:
+        for child in self.children:
+            try:
+                child.close(force=True)
+            except Exception:
+                pass
+        for pid in self.groups:
+            kill_group(pid)
+
+
+@pytest.fixture
+def procs() -> Iterator[Processes]:
+    p = Processes()
+    try:
+        yield p
+    finally:
+        p.cleanup()
+
+
+@pytest.fixture(scope="session")
+def has_tool():
+    return lambda name: shutil.which(name) is not None
