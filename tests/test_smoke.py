@@ -16,7 +16,7 @@ def test_uncaught_exception_opens_ipdb_at_raising_frame(tmp_path, env, procs):
     """))
     env.update(IPDB_DEBUG="1", IPDB_MODE="console")
     child = procs.spawn([sys.executable, str(script)], env)
-    child.expect("ipdb> ")
+    child.expect("ipdb>")
     assert "return 10 / (n - n)" in strip_ansi(child.before)
     child.sendline("p secret")
     child.expect("42")
