@@ -67,6 +67,12 @@ class _DebuggerMeta(type):
     @debug_flag.setter
     def debug_flag(cls, value: Optional[bool]) -> None:
         cls._flag_override = None if value is None else bool(value)
+        if cls._flag_override:
+            # As IPDB_DEBUG=1 would have done at start-up: uncaught exceptions anywhere,
+            # not only in decorated functions, open a session from now on.
+            from ._hooks import install
+
+            install()
 
     @property
     def debug_mode(cls) -> str:

@@ -21,10 +21,30 @@ _CO_ITERABLE_COROUTINE = 0x100
 _CO_ASYNC_GENERATOR = 0x200
 
 
+def _with_callers(tb: Optional[TracebackType]) -> Optional[TracebackType]:
+    """*tb* extended upwards with the frames still running above it.
+
+    The exception has only reached the wrapper; had it been left uncaught, Python would
+    print the whole stack down from ``<module>``.  The session and the traceback printed
+    under its header get that whole stack (``up`` reaches the callers), so the excepthook,
+    which does not print an exception already debugged, leaves nothing missing.  The
+    exception's own ``__traceback__`` is not touched.
+    """
+    if tb is None:
+        return None
+    frame = tb.tb_frame.f_back
+    while frame is not None:
+        tb = TracebackType(tb, frame, frame.f_lasti, frame.f_lineno)
+        frame = frame.f_back
+    return tb
+
+
 def _debug(exc: BaseException) -> None:
     if isinstance(exc, (StopIteration, StopAsyncIteration)):
         return
-    _dispatch.handle(exc, exc.__traceback__, origin="decorator")
+    if not _dispatch.wanted(exc):
+        return  # the common case when debugging is off: no stack walk
+    _dispatch.handle(exc, _with_callers(exc.__traceback__), origin="decorator")
 
 
 def _code_flags(func: Callable[..., Any]) -> int:

@@ -44,6 +44,17 @@ def _mark(exc: Optional[BaseException]) -> None:
         pass
 
 
+def wanted(exc: Optional[BaseException]) -> bool:
+    """A cheap look ahead: whether :func:`handle` may take *exc* now (it checks again).
+    Lets the decorator skip its preparation when debugging is off."""
+    if exc is None or _ignored(exc) or already_debugged(exc):
+        return False
+    try:
+        return _settings.current().enabled
+    except Exception:
+        return True  # let handle() decide and report
+
+
 class _Gate:
     """Serializes sessions across the threads of one process.
 
@@ -111,7 +122,7 @@ def resolve_mode(mode: str) -> str:
     return "console" if stdin_is_terminal() else "socket"
 
 
-def _run(session: Session) -> None:
+def _mode_module(session: Session):
     if session.mode == "console":
         from . import _console as mode
     elif session.mode == "socket":
@@ -120,7 +131,20 @@ def _run(session: Session) -> None:
         from . import _web_mode as mode
     else:  # resolve_mode only returns the three above
         raise SessionError(f"unknown mode {session.mode!r}")
-    mode.run(session)
+    return mode
+
+
+def _preflight(session: Session) -> None:
+    """A mode may define ``preflight(session)`` raising :class:`SessionError` when it
+    cannot work at all (console without stdin): the user then gets that one line and the
+    traceback, without a header announcing a session that never opens."""
+    check = getattr(_mode_module(session), "preflight", None)
+    if check is not None:
+        check(session)
+
+
+def _run(session: Session) -> None:
+    _mode_module(session).run(session)
 
 
 def handle(
@@ -178,6 +202,7 @@ def handle(
             child=child,
             job_id=_rank.job_id(),
         )
+        _preflight(session)
         _notice.write(session.header())
         reported = True
         if report is not None:

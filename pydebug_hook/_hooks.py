@@ -1,9 +1,10 @@
 """``sys.excepthook`` and ``threading.excepthook``, installed idempotently and chained.
 
 The hooks we replace are kept and called: they print the traceback (the default ones
-exactly as Python would; rich/IPython ones in their own style) *before* the session, and
-whatever they raise (``SystemExit`` from a hook that exits) is re-raised after it, so the
-exit status is the one the program would have had.
+exactly as Python would; rich/IPython ones in their own style) *before* the session.  An
+error they raise is treated as Python treats it ("Error in sys.excepthook", printed at
+once); a ``SystemExit`` (a hook that exits) is re-raised after the session, so the stderr
+and the exit status are the ones the program would have had without us.
 """
 
 from __future__ import annotations
@@ -24,15 +25,28 @@ _previous_threading_excepthook: Optional[Callable[..., Any]] = None
 _active = False
 
 
-def _chain(report: Callable[[], None]) -> Callable[[], None]:
-    """Run *report* now, remembering what it raised for :func:`_reraise`."""
+def _strip_own(tb: Optional[TracebackType]) -> Optional[TracebackType]:
+    """*tb* without its leading frames of this module: the traceback of an error raised
+    by a previous hook, as it is when Python calls that hook itself."""
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
+        tb = tb.tb_next
+    return tb
+
+
+def _chain(report: Callable[[], None], on_error: Callable[[BaseException], bool]) -> Callable[[], None]:
+    """Run *report* (the previous hook) now.  What it raises is handed to *on_error*,
+    which does at once what Python does when that hook raises, so the output comes
+    before the session as it would have come without it; when *on_error* declines
+    (``SystemExit``), the error is re-raised by :func:`_reraise` after the session."""
     raised: List[BaseException] = []
 
     def run() -> None:
         try:
             report()
         except BaseException as exc:
-            raised.append(exc)
+            exc.__traceback__ = _strip_own(exc.__traceback__)
+            if not on_error(exc):
+                raised.append(exc)
 
     run.raised = raised  # type: ignore[attr-defined]
     return run
@@ -41,7 +55,10 @@ def _chain(report: Callable[[], None]) -> Callable[[], None]:
 def _reraise(run: Callable[[], None]) -> None:
     raised = run.raised  # type: ignore[attr-defined]
     if raised:
-        raise raised[0]
+        try:
+            raise raised[0]
+        finally:
+            raised.clear()  # no reference cycle through this frame
 
 
 def _print_as_python(prev: Callable[..., Any], typ: Type[BaseException], value: BaseException, tb: Optional[TracebackType]) -> None:
@@ -54,6 +71,25 @@ def _print_as_python(prev: Callable[..., Any], typ: Type[BaseException], value: 
         prev(typ, value, tb)
 
 
+def _sys_hook_failed(typ: Type[BaseException], value: BaseException, tb: Optional[TracebackType]) -> Callable[[BaseException], bool]:
+    def on_error(error: BaseException) -> bool:
+        if isinstance(error, SystemExit):
+            return False  # Python exits with its code once the hook returns: re-raise it then
+        # What Python's PyErr_PrintEx prints when sys.excepthook raises, with the same
+        # printer (sys.__excepthook__ is PyErr_Display); the exit status stays 1.
+        try:
+            sys.stderr.write("Error in sys.excepthook:\n")
+            sys.__excepthook__(type(error), error, error.__traceback__)
+            sys.stderr.write("\nOriginal exception was:\n")
+            sys.__excepthook__(typ, value, tb)
+            sys.stderr.flush()
+        except Exception:
+            pass
+        return True
+
+    return on_error
+
+
 def _excepthook(typ: Type[BaseException], value: BaseException, tb: Optional[TracebackType]) -> None:
     prev = _previous_excepthook or sys.__excepthook__
     if not _active:
@@ -63,11 +99,37 @@ def _excepthook(typ: Type[BaseException], value: BaseException, tb: Optional[Tra
 
     if _dispatch.already_debugged(value) and prev is sys.__excepthook__:
         return  # its traceback was printed when its session opened
-    run = _chain(lambda: _print_as_python(prev, typ, value, tb))
+    on_error = _sys_hook_failed(typ, value, tb)
+    run = _chain(lambda: _print_as_python(prev, typ, value, tb), on_error)
     if not _dispatch.handle(value, tb, origin="excepthook", report=run):
-        prev(typ, value, tb)
-        return
+        # Not ours to debug: the previous hook alone, as if we were not there.
+        run = _chain(lambda: prev(typ, value, tb), on_error)
+        run()
     _reraise(run)
+
+
+def _thread_hook_failed(caller: Any) -> Callable[[BaseException], bool]:
+    def on_error(error: BaseException) -> bool:
+        if not isinstance(error, Exception):
+            return False  # threading lets these propagate: re-raise after the session
+        # What threading's invoke_excepthook does when threading.excepthook raises.
+        # The traceback starts at its frame, as it would had the error passed through it.
+        try:
+            from types import TracebackType
+
+            error.__suppress_context__ = True
+            if caller is not None:
+                error.__traceback__ = TracebackType(error.__traceback__, caller, caller.f_lasti, caller.f_lineno)
+            print("Exception in threading.excepthook:", file=sys.stderr, flush=True)
+            hook = sys.excepthook
+            if hook is _excepthook:  # Python would call the hook that was there before ours
+                hook = _previous_excepthook or sys.__excepthook__
+            hook(type(error), error, error.__traceback__)
+        except Exception:
+            pass
+        return True
+
+    return on_error
 
 
 def _threading_excepthook(args: Any) -> None:
@@ -82,10 +144,10 @@ def _threading_excepthook(args: Any) -> None:
 
     if _dispatch.already_debugged(value) and prev is threading.__excepthook__:
         return
-    run = _chain(lambda: prev(args))
+    caller = sys._getframe(1)
+    run = _chain(lambda: prev(args), _thread_hook_failed(caller))
     if value is None or not _dispatch.handle(value, args.exc_traceback, origin="thread", report=run):
-        prev(args)
-        return
+        run()
     _reraise(run)
 
 

@@ -39,8 +39,13 @@ def run(target: str, args: List[str], *, module: bool = False, mode: Optional[st
         raise
     except BaseException as exc:
         tb = _strip_own_frames(exc.__traceback__)
-        if tb is None:  # raised by runpy itself: "No module named ...", as python -m says it
-            _notice.say(_notice.describe_error(exc))
+        if tb is None:
+            if isinstance(exc, SyntaxError):  # python prints the source line, no traceback
+                import traceback
+
+                traceback.print_exception(type(exc), exc, None)
+            else:  # raised by runpy itself: "No module named ...", as python -m says it
+                _notice.say(_notice.describe_error(exc))
             return 1
         exc.__traceback__ = tb
         sys.excepthook(type(exc), exc, tb)

@@ -5,6 +5,7 @@ wheel (``scripts/test.sh`` makes it), so ``sys.executable`` is the wheel install
 editable install and a bare environment (the baseline "plain Python") are made here.
 """
 
+import io
 import os
 import shutil
 import subprocess
@@ -87,10 +88,12 @@ class Processes:
         return proc
 
     def spawn(self, cmd: List[str], env: Dict[str, str], timeout: float = 30, **kw) -> pexpect.spawn:
-        """A program on a real pseudo-terminal, driven with expect/sendline."""
+        """A program on a real pseudo-terminal, driven with expect/sendline.
+        ``child.logfile_read`` keeps the whole output (``helpers.transcript``)."""
         child = pexpect.spawn(
             cmd[0], cmd[1:], env=env, timeout=timeout, encoding="utf-8", codec_errors="replace", dimensions=(50, 200), **kw
         )
+        child.logfile_read = io.StringIO()
         self.children.append(child)
         self.groups.append(child.pid)
         return child

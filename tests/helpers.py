@@ -90,3 +90,55 @@ def python_version(python: str) -> List[int]:
 
 def this_python() -> str:
     return sys.executable
+
+
+PROMPT = "ipdb>"
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def write_script(directory: Path, source: str, name: str = "prog.py") -> Path:
+    """Write a scenario program (dedented) and return its path."""
+    import textwrap
+
+    path = directory / name
+    path.write_text(textwrap.dedent(source).lstrip("\n"))
+    return path
+
+
+def transcript(child) -> str:
+    """Everything a pexpect child printed so far (it needs ``logfile_read``), without
+    terminal control sequences."""
+    return strip_ansi(child.logfile_read.getvalue())
+
+
+def finish(child, timeout: float = 30) -> int:
+    """Wait for a pexpect child to exit; its exit status (128+N for a signal)."""
+    import pexpect
+
+    child.expect(pexpect.EOF, timeout=timeout)
+    child.close()
+    if child.exitstatus is None:
+        return 128 + (child.signalstatus or 0)
+    return child.exitstatus
+
+
+def header_lines(text: str) -> List[str]:
+    """The session header lines (``pydebug_hook: X on rank ... -> MODE session``)."""
+    return [line for line in text.splitlines() if line.startswith("pydebug_hook: ") and " session" in line and " on rank " in line]
+
+
+def without_tool_lines(text: str) -> str:
+    """*text* without the lines the tool adds (``pydebug_hook: ...``)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("pydebug_hook: "))
+
+
+def command(child, line: str, prompt: str = PROMPT, timeout: float = 30) -> str:
+    """Send one debugger command and wait for the next prompt; what it printed (plain
+    text: ipdb colours its output, so match on this rather than on the raw stream)."""
+    start = len(child.logfile_read.getvalue())
+    child.sendline(line)
+    # First the line itself, up to its end: the terminal's echo, or prompt_toolkit's
+    # redraw of "ipdb> <line>" when it accepts it (the next prompt comes after that).
+    child.expect(re.escape(line) + r"[^\n]*\n", timeout=timeout)
+    child.expect(prompt, timeout=timeout)
+    return strip_ansi(child.logfile_read.getvalue()[start:])
