@@ -1,21 +1,76 @@
-"""``pydebug-hook run``: run a script or module as ``python`` would, hooks installed."""
+"""``pydebug-hook run``: run a script or module as ``python`` would, hooks installed.
+
+The program runs in a new ``__main__`` module that stays in ``sys.modules`` (pickling,
+multiprocessing's spawn and atexit handlers look for it there), as coverage.py and pdb do
+it: ``runpy.run_path`` would put its own frames above the program's, into every traceback
+and every debugger stack, and take ``__main__`` back when the program ends.
+"""
 
 import os
-import runpy
 import sys
+import types
 from types import TracebackType
 from typing import List, Optional
 
 from . import _hooks, _notice
 
-_OWN_FILES = {os.path.normcase(os.path.abspath(__file__.replace(".pyc", ".py"))), os.path.normcase(os.path.abspath(runpy.__file__))}
+_OWN_MODULES = ("pydebug_hook._runner", "runpy")
 
 
 def _strip_own_frames(tb: Optional[TracebackType]) -> Optional[TracebackType]:
-    """Drop the runner's and runpy's frames from the top, as ``python script.py`` shows none."""
-    while tb is not None and os.path.normcase(os.path.abspath(tb.tb_frame.f_code.co_filename)) in _OWN_FILES:
+    """Drop the runner's (and runpy's) frames from the top: ``python script.py`` shows none."""
+    while tb is not None and (
+        tb.tb_frame.f_globals.get("__name__") in _OWN_MODULES or tb.tb_frame.f_code.co_filename.startswith("<frozen runpy")
+    ):
         tb = tb.tb_next
     return tb
+
+
+def _main_module(**attrs: object) -> types.ModuleType:
+    module = types.ModuleType("__main__")
+    module.__dict__.update(attrs)
+    module.__builtins__ = __builtins__  # type: ignore[attr-defined]
+    sys.modules["__main__"] = module
+    return module
+
+
+def _run_script(path: str) -> None:
+    if os.path.isdir(path) or not path.endswith((".py", ".pyw")) and _is_zip(path):
+        import runpy  # a directory or zip file with __main__.py: runpy knows those
+
+        runpy.run_path(path, run_name="__main__")
+        return
+    from importlib.machinery import SourceFileLoader
+
+    with open(path, "rb") as f:  # bytes: compile() honours the coding cookie
+        source = f.read()
+    code = compile(source, path, "exec", dont_inherit=True)
+    module = _main_module(
+        __file__=path, __cached__=None, __package__=None, __spec__=None, __loader__=SourceFileLoader("__main__", path)
+    )
+    exec(code, module.__dict__)
+
+
+def _is_zip(path: str) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
+def _run_module(name: str) -> None:
+    import runpy
+
+    # pdb's way (and python -m's messages): runpy finds the module, or pkg.__main__.
+    mod_name, spec, code = runpy._get_module_details(name)  # type: ignore[attr-defined]
+    sys.argv[0] = spec.origin
+    module = _main_module(
+        __file__=spec.origin,
+        __cached__=spec.cached,
+        __package__=mod_name.rpartition(".")[0],
+        __spec__=spec,
+        __loader__=spec.loader,
+    )
+    exec(code, module.__dict__)
 
 
 def run(target: str, args: List[str], *, module: bool = False, mode: Optional[str] = None) -> int:
@@ -24,18 +79,18 @@ def run(target: str, args: List[str], *, module: bool = False, mode: Optional[st
     if mode:
         os.environ["IPDB_MODE"] = mode
     if not module and not os.path.exists(target):
-        _notice.say(f"can't open file {target!r}: no such file")
+        _notice.say(f"can't open file {os.path.abspath(target)!r}: no such file")
         return 2
     _hooks.install()
     sys.argv = [target, *args]
     try:
         if module:
             sys.path[0] = os.getcwd()
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
+            _run_module(target)
         else:
-            sys.path[0] = os.path.dirname(os.path.abspath(target))
-            runpy.run_path(target, run_name="__main__")
-    except (SystemExit, KeyboardInterrupt):
+            sys.path[0] = os.path.dirname(os.path.realpath(target))
+            _run_script(target)
+    except SystemExit:
         raise
     except BaseException as exc:
         tb = _strip_own_frames(exc.__traceback__)
@@ -44,10 +99,10 @@ def run(target: str, args: List[str], *, module: bool = False, mode: Optional[st
                 import traceback
 
                 traceback.print_exception(type(exc), exc, None)
-            else:  # raised by runpy itself: "No module named ...", as python -m says it
-                _notice.say(_notice.describe_error(exc))
+            else:  # raised by the runner itself: "No module named ...", as python -m says it
+                _notice.say(_notice.describe_error(exc) if not isinstance(exc, ImportError) else str(exc))
             return 1
         exc.__traceback__ = tb
         sys.excepthook(type(exc), exc, tb)
-        return 1
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
     return 0

@@ -64,6 +64,40 @@ def editable_python() -> str:
     return str(py)
 
 
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel under test: the one scripts/test.sh built (dist/), else one built now."""
+    built = sorted((REPO / "dist").glob("pydebug_hook-*.whl"))
+    if built:
+        return built[-1]
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "build", "-q", "--wheel", "--outdir", str(out), str(REPO)], check=True, stdout=subprocess.DEVNULL)
+    return next(out.glob("pydebug_hook-*.whl"))
+
+
+@pytest.fixture
+def throwaway_venv(tmp_path: Path) -> Iterator[str]:
+    """A new venv without pip or pydebug-hook; install into it with ``pip_into``."""
+    where = tmp_path / "throwaway"
+    venv.EnvBuilder(with_pip=False).create(where)
+    yield str(where / "bin" / "python")
+
+
+@pytest.fixture
+def pip_into():
+    """``pip_into(python, *args)``: this venv's pip acting on another interpreter's
+    environment (``pip --python``), so a throwaway venv needs no pip of its own."""
+
+    def pip(target: str, *args: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("IPDB_", "PIP_PYTHON"))}
+        return subprocess.run(
+            [sys.executable, "-m", "pip", "--python", target, "--disable-pip-version-check", "-q", *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, check=True,
+        )
+
+    return pip
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> Dict[str, str]:
     """A clean environment for a subprocess: no inherited IPDB_*, private HOME/runtime dir,

@@ -142,3 +142,9 @@ def command(child, line: str, prompt: str = PROMPT, timeout: float = 30) -> str:
     child.expect(re.escape(line) + r"[^\n]*\n", timeout=timeout)
     child.expect(prompt, timeout=timeout)
     return strip_ansi(child.logfile_read.getvalue()[start:])
+
+
+def site_packages(python: str) -> Path:
+    """The purelib directory of *python*'s environment (where the start-up files go)."""
+    out = subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True)
+    return Path(out.strip())
