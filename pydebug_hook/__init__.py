@@ -6,7 +6,7 @@ nothing by itself (its names load on first use), so the start-up hook stays free
 
 from ._version import __version__
 
-__all__ = ["Debugger", "install", "uninstall", "post_mortem", "set_trace", "__version__"]
+__all__ = ["Debugger", "__version__", "install", "post_mortem", "set_trace", "uninstall"]
 
 _LAZY = {
     "Debugger": "._api",

@@ -59,8 +59,9 @@ class _DebuggerMeta(type):
     def debug_flag(cls) -> bool:
         if cls._flag_override is not None:
             return bool(cls._flag_override)
-        from ._settings import parse_flag
         import os
+
+        from ._settings import parse_flag
 
         return parse_flag(os.environ.get("IPDB_DEBUG"))
 
@@ -76,8 +77,9 @@ class _DebuggerMeta(type):
 
     @property
     def debug_mode(cls) -> str:
-        from ._settings import parse_mode
         import os
+
+        from ._settings import parse_mode
 
         if cls._mode_override is not None:
             return parse_mode(cls._mode_override, "Debugger.debug_mode")

@@ -79,7 +79,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
     except BrokenPipeError:  # `pydebug-hook ls | head`
         try:
-            sys.stdout = open(os.devnull, "w")
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- open until exit, so the final flush has somewhere to go
         except OSError:
             pass
         return 0

@@ -16,7 +16,6 @@ from typing import Dict, Iterator, List
 
 import pexpect
 import pytest
-
 from helpers import REPO, base_env, kill_group
 
 VENVS = REPO / ".venv-test"
@@ -92,7 +91,7 @@ def pip_into():
         env = {k: v for k, v in os.environ.items() if not k.startswith(("IPDB_", "PIP_PYTHON"))}
         return subprocess.run(
             [sys.executable, "-m", "pip", "--python", target, "--disable-pip-version-check", "-q", *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, check=True,
+            env=env, capture_output=True, text=True, timeout=300, check=True,
         )
 
     return pip

@@ -2,8 +2,14 @@
 ``debug_flag`` / ``debug_mode`` overrides."""
 
 import pytest
-
-from helpers import TRACEBACK, header_lines, run, strip_ansi, without_tool_lines, write_script
+from helpers import (
+    TRACEBACK,
+    header_lines,
+    run,
+    strip_ansi,
+    without_tool_lines,
+    write_script,
+)
 
 # The seed's "上下文异常调试" example, nearly verbatim.
 SEED_EXAMPLE = """

@@ -5,8 +5,17 @@ wheel install (``python``) and the editable one (``editable_python``); removal b
 import re
 
 import pytest
-
-from helpers import PROMPT, TRACEBACK, command, finish, header_lines, run, site_packages, transcript, write_script
+from helpers import (
+    PROMPT,
+    TRACEBACK,
+    command,
+    finish,
+    header_lines,
+    run,
+    site_packages,
+    transcript,
+    write_script,
+)
 
 from pydebug_hook import _bootstrap
 
@@ -31,7 +40,7 @@ def test_startup_files_are_installed_with_the_package(installed_python):
     # one line, and the line is an import line: the only kind site executes
     assert _bootstrap.PTH_LINE.count("\n") == 1 and _bootstrap.PTH_LINE.startswith("import ")
     # .pth files run in name order: an editable install's path finder comes first
-    assert sorted(["pydebug_hook.pth", "__editable__.pydebug_hook-0.1.0.pth", "distutils-precedence.pth"])[-1] == "pydebug_hook.pth"
+    assert max(["pydebug_hook.pth", "__editable__.pydebug_hook-0.1.0.pth", "distutils-precedence.pth"]) == "pydebug_hook.pth"
 
 
 def test_unmodified_program_crashes_into_ipdb(tmp_path, env, procs, installed_python):
@@ -79,7 +88,7 @@ def test_invalid_value_is_plain_python_plus_one_warning(tmp_path, env, installed
 def _imports(python, env):
     result = run([python, "-X", "importtime", "-c", "pass"], env)
     assert result.returncode == 0
-    return {m.group(1).strip() for m in re.finditer(r"^import time:.*\|\s*(\S+)\s*$", result.stderr, re.M)}
+    return {m.group(1).strip() for m in re.finditer(r"^import time:.*\|\s*(\S+)\s*$", result.stderr, re.MULTILINE)}
 
 
 @pytest.mark.parametrize("value", [None, "0", "false"])

@@ -5,8 +5,16 @@ import os
 from pathlib import Path
 
 import pytest
-
-from helpers import PROMPT, TRACEBACK, command, finish, header_lines, run, transcript, write_script
+from helpers import (
+    PROMPT,
+    TRACEBACK,
+    command,
+    finish,
+    header_lines,
+    run,
+    transcript,
+    write_script,
+)
 
 from pydebug_hook import __version__
 
@@ -42,7 +50,7 @@ def test_run_script_like_python(tmp_path, env, cli, python):
         plain = run([python, str(script), *args], env)
         assert (ours.stdout, ours.stderr, ours.returncode) == (plain.stdout, plain.stderr, plain.returncode)
     assert plain.returncode == 7
-    assert "argv: ['%s', 'exit', '7']" % script in plain.stdout
+    assert f"argv: ['{script}', 'exit', '7']" in plain.stdout
     assert "name: __main__ main is me: True" in plain.stdout
 
 

@@ -5,8 +5,17 @@ Every session here is opened by the start-up hook in an unmodified program
 """
 
 import pytest
-
-from helpers import PROMPT, TRACEBACK, command, finish, header_lines, run, transcript, without_tool_lines, write_script
+from helpers import (
+    PROMPT,
+    TRACEBACK,
+    command,
+    finish,
+    header_lines,
+    run,
+    transcript,
+    without_tool_lines,
+    write_script,
+)
 
 CRASH = """
 def inner(n):

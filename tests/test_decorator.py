@@ -9,7 +9,6 @@ import functools
 import inspect
 
 import pytest
-
 from helpers import TRACEBACK, header_lines, run, strip_ansi, write_script
 
 import pydebug_hook
@@ -140,9 +139,8 @@ def test_exceptions_pass_untouched_when_debugging_is_off(capfd):
     with pytest.raises(Boom) as info:
         fails()
     assert info.value is marker
-    with pytest.raises(Boom) as info:
-        with Debugger.attach_on_error():
-            raise marker
+    with pytest.raises(Boom) as info, Debugger.attach_on_error():
+        raise marker
     assert info.value is marker
     out, err = capfd.readouterr()
     assert (out, err) == ("", "")
@@ -152,9 +150,8 @@ def test_context_manager_does_not_swallow_and_returns_itself():
     cm = Debugger.attach_on_error()
     with cm as entered:
         assert entered is cm
-    with pytest.raises(KeyError):
-        with Debugger.attach_on_error():
-            {}["missing"]
+    with pytest.raises(KeyError), Debugger.attach_on_error():
+        {}["missing"]
 
 
 def test_rejects_a_non_callable():

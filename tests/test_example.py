@@ -1,8 +1,16 @@
 """The examples run: every scenario of debug_single_process.py, and the demo program."""
 
 import pytest
-
-from helpers import EXAMPLES, PROMPT, TRACEBACK, command, finish, header_lines, run, transcript
+from helpers import (
+    EXAMPLES,
+    PROMPT,
+    TRACEBACK,
+    command,
+    finish,
+    header_lines,
+    run,
+    transcript,
+)
 
 SINGLE = str(EXAMPLES / "debug_single_process.py")
 

@@ -2,8 +2,17 @@
 the same program run by plain Python (``bare_python``, no pydebug_hook)."""
 
 import pytest
-
-from helpers import PROMPT, TRACEBACK, command, finish, header_lines, run, transcript, without_tool_lines, write_script
+from helpers import (
+    PROMPT,
+    TRACEBACK,
+    command,
+    finish,
+    header_lines,
+    run,
+    transcript,
+    without_tool_lines,
+    write_script,
+)
 
 CRASH = """
 def inner():

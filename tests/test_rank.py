@@ -89,7 +89,7 @@ def test_process_group_local_rank_from_any_launcher(monkeypatch):
     assert detect({}) == RankInfo(5, 5, 6, "torch.distributed")
 
 
-@pytest.mark.parametrize("fake", [dict(initialized=False), dict(available=False), dict(fail=True)], ids=["not initialized", "not available", "torn down"])
+@pytest.mark.parametrize("fake", [{"initialized": False}, {"available": False}, {"fail": True}], ids=["not initialized", "not available", "torn down"])
 def test_process_group_not_usable_falls_back_to_the_environment(monkeypatch, fake):
     monkeypatch.setitem(sys.modules, "torch.distributed", _fake_dist(**fake))
     assert detect({"RANK": "1", "WORLD_SIZE": "2"}) == RankInfo(1, 1, 2, "torchrun")

@@ -1,10 +1,9 @@
 """Settings: the DESIGN's table, parsed strictly, bad values warned about once."""
 
 import pytest
-
 from helpers import header_lines, run, write_script
 
-from pydebug_hook import _notice, _settings
+from pydebug_hook import _notice
 from pydebug_hook._settings import DEFAULT_SOCKET_PATH, read
 
 

@@ -5,7 +5,6 @@ chaining to the ``sitecustomize`` it shadows."""
 import os
 
 import pytest
-
 from helpers import REPO, TRACEBACK, header_lines, run, write_script
 
 TEMPLATE = REPO / "sitecustomize_template"
