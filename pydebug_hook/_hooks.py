@@ -7,8 +7,6 @@ once); a ``SystemExit`` (a hook that exits) is re-raised after the session, so t
 and the exit status are the ones the program would have had without us.
 """
 
-from __future__ import annotations
-
 import sys
 
 # Start-up path: this module is imported by the bootstrap, so it imports nothing heavy
@@ -18,14 +16,14 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, Callable, List, Optional, Type
 
-_previous_excepthook: Optional[Callable[..., Any]] = None
-_previous_threading_excepthook: Optional[Callable[..., Any]] = None
+_previous_excepthook: "Optional[Callable[..., Any]]" = None
+_previous_threading_excepthook: "Optional[Callable[..., Any]]" = None
 # False after uninstall() while another hook that wrapped ours (torch's) still calls it:
 # ours then passes everything straight to the hook it replaced.
 _active = False
 
 
-def _strip_own(tb: Optional[TracebackType]) -> Optional[TracebackType]:
+def _strip_own(tb: "Optional[TracebackType]") -> "Optional[TracebackType]":
     """*tb* without its leading frames of this module: the traceback of an error raised
     by a previous hook, as it is when Python calls that hook itself."""
     while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
@@ -33,7 +31,7 @@ def _strip_own(tb: Optional[TracebackType]) -> Optional[TracebackType]:
     return tb
 
 
-def _chain(report: Callable[[], None], on_error: Callable[[BaseException], bool]) -> Callable[[], None]:
+def _chain(report: "Callable[[], None]", on_error: "Callable[[BaseException], bool]") -> "Callable[[], None]":
     """Run *report* (the previous hook) now.  What it raises is handed to *on_error*,
     which does at once what Python does when that hook raises, so the output comes
     before the session as it would have come without it; when *on_error* declines
@@ -52,7 +50,7 @@ def _chain(report: Callable[[], None], on_error: Callable[[BaseException], bool]
     return run
 
 
-def _reraise(run: Callable[[], None]) -> None:
+def _reraise(run: "Callable[[], None]") -> None:
     raised = run.raised  # type: ignore[attr-defined]
     if raised:
         try:
@@ -61,7 +59,7 @@ def _reraise(run: Callable[[], None]) -> None:
             raised.clear()  # no reference cycle through this frame
 
 
-def _print_as_python(prev: Callable[..., Any], typ: Type[BaseException], value: BaseException, tb: Optional[TracebackType]) -> None:
+def _print_as_python(prev: "Callable[..., Any]", typ: "Type[BaseException]", value: BaseException, tb: "Optional[TracebackType]") -> None:
     from . import _dispatch
 
     if prev is sys.__excepthook__ and _dispatch.traceback_stream() is not sys.stderr:
@@ -71,7 +69,7 @@ def _print_as_python(prev: Callable[..., Any], typ: Type[BaseException], value: 
         prev(typ, value, tb)
 
 
-def _sys_hook_failed(typ: Type[BaseException], value: BaseException, tb: Optional[TracebackType]) -> Callable[[BaseException], bool]:
+def _sys_hook_failed(typ: "Type[BaseException]", value: BaseException, tb: "Optional[TracebackType]") -> "Callable[[BaseException], bool]":
     def on_error(error: BaseException) -> bool:
         if isinstance(error, SystemExit):
             return False  # Python exits with its code once the hook returns: re-raise it then
@@ -90,7 +88,7 @@ def _sys_hook_failed(typ: Type[BaseException], value: BaseException, tb: Optiona
     return on_error
 
 
-def _excepthook(typ: Type[BaseException], value: BaseException, tb: Optional[TracebackType]) -> None:
+def _excepthook(typ: "Type[BaseException]", value: BaseException, tb: "Optional[TracebackType]") -> None:
     prev = _previous_excepthook or sys.__excepthook__
     if not _active:
         prev(typ, value, tb)
@@ -108,7 +106,7 @@ def _excepthook(typ: Type[BaseException], value: BaseException, tb: Optional[Tra
     _reraise(run)
 
 
-def _thread_hook_failed(caller: Any) -> Callable[[BaseException], bool]:
+def _thread_hook_failed(caller: "Any") -> "Callable[[BaseException], bool]":
     def on_error(error: BaseException) -> bool:
         if not isinstance(error, Exception):
             return False  # threading lets these propagate: re-raise after the session
@@ -132,17 +130,26 @@ def _thread_hook_failed(caller: Any) -> Callable[[BaseException], bool]:
     return on_error
 
 
-def _threading_excepthook(args: Any) -> None:
+def _threading_default(threading: "Any") -> "Callable[[Any], None]":
+    # threading.__excepthook__ exists from 3.10; on 3.9 the default is _thread's.
+    default = getattr(threading, "__excepthook__", None)
+    if default is None:
+        from _thread import _excepthook as default
+    return default
+
+
+def _threading_excepthook(args: "Any") -> None:
     import threading
 
-    prev = _previous_threading_excepthook or threading.__excepthook__
+    default = _threading_default(threading)
+    prev = _previous_threading_excepthook or default
     value = args.exc_value
     if not _active:
         prev(args)
         return
     from . import _dispatch
 
-    if _dispatch.already_debugged(value) and prev is threading.__excepthook__:
+    if _dispatch.already_debugged(value) and prev is default:
         return
     caller = sys._getframe(1)
     run = _chain(lambda: prev(args), _thread_hook_failed(caller))
@@ -151,7 +158,7 @@ def _threading_excepthook(args: Any) -> None:
     _reraise(run)
 
 
-def _install_threading(threading: Any) -> None:
+def _install_threading(threading: "Any") -> None:
     global _previous_threading_excepthook
     if threading.excepthook is not _threading_excepthook:
         _previous_threading_excepthook = threading.excepthook
@@ -188,7 +195,7 @@ def uninstall() -> None:
         _previous_excepthook = None
     threading = sys.modules.get("threading")
     if threading is not None and threading.excepthook is _threading_excepthook:
-        threading.excepthook = _previous_threading_excepthook or threading.__excepthook__
+        threading.excepthook = _previous_threading_excepthook or _threading_default(threading)
         _previous_threading_excepthook = None
     from . import _patches, _postimport
 

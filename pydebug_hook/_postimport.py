@@ -6,8 +6,6 @@ path free of third-party imports; a callback that fails is reported once and ski
 never breaking the import.
 """
 
-from __future__ import annotations
-
 import sys
 
 TYPE_CHECKING = False  # start-up path: no typing import at run time
@@ -16,10 +14,10 @@ if TYPE_CHECKING:
 
     Callback = Callable[[Any], None]
 
-_callbacks: Dict[str, List[Callback]] = {}
+_callbacks: "Dict[str, List[Callback]]" = {}
 
 
-def _run(name: str, module: Any) -> None:
+def _run(name: str, module: "Any") -> None:
     for callback in list(_callbacks.pop(name, ())):
         try:
             callback(module)
@@ -34,17 +32,17 @@ def _run(name: str, module: Any) -> None:
 class _Loader:
     """Wraps the real loader for one import; the module gets the real one back after."""
 
-    def __init__(self, loader: Any, name: str) -> None:
+    def __init__(self, loader: "Any", name: str) -> None:
         self._loader = loader
         self._name = name
 
-    def __getattr__(self, attr: str) -> Any:
+    def __getattr__(self, attr: str) -> "Any":
         return getattr(self._loader, attr)
 
-    def create_module(self, spec: Any) -> Any:
+    def create_module(self, spec: "Any") -> "Any":
         return self._loader.create_module(spec)
 
-    def exec_module(self, module: Any) -> None:
+    def exec_module(self, module: "Any") -> None:
         module.__loader__ = self._loader
         spec = getattr(module, "__spec__", None)
         if spec is not None and spec.loader is self:
@@ -54,7 +52,7 @@ class _Loader:
 
 
 class _Finder:
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, name: str, path: "Any" = None, target: "Any" = None) -> "Any":
         if name not in _callbacks:
             return None
         for finder in sys.meta_path:
@@ -83,7 +81,7 @@ def _remove_finder() -> None:
         pass
 
 
-def when_imported(name: str, callback: Callback) -> None:
+def when_imported(name: str, callback: "Callback") -> None:
     """Call ``callback(module)`` once *name* is imported (now, if it already is)."""
     module = sys.modules.get(name)
     if module is not None:
@@ -94,7 +92,7 @@ def when_imported(name: str, callback: Callback) -> None:
         sys.meta_path.insert(0, _FINDER)
 
 
-def forget(name: str, callback: Callback) -> None:
+def forget(name: str, callback: "Callback") -> None:
     callbacks = _callbacks.get(name)
     if callbacks and callback in callbacks:
         callbacks.remove(callback)

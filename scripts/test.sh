@@ -64,7 +64,7 @@ for v in "${versions[@]}"; do
   "$venv/bin/pip" install -q --force-reinstall --no-deps "$wheel"
   [ "$v" = "$first" ] || echo "== python$v: torch and browser tests run on python$first only"
   echo "== pytest on $("$venv/bin/python" --version)"
-  (cd "$ROOT" && "$venv/bin/pytest" -p no:cacheprovider -ra "${markers[@]}" "$@" tests) || status=1
+  (cd "$ROOT" && "$venv/bin/pytest" -p no:cacheprovider -ra "${markers[@]}" "$@") || status=1
   ran=$((ran + 1))
 done
 if [ -z "${PYDEBUG_HOOK_TEST_PYTHONS:-}" ] && [ "$ran" -lt 2 ]; then

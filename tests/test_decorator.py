@@ -291,6 +291,29 @@ def test_outer_decorator_and_excepthook_open_no_second_session(tmp_path, env, py
     assert "<module>()" in strip_ansi(result.stdout)
 
 
+def test_decorated_function_in_a_thread_gets_one_session(tmp_path, env, python):
+    script = write_script(tmp_path, """
+        import threading
+        from pydebug_hook import Debugger
+
+        @Debugger.attach_on_error()
+        def work():
+            secret = 42
+            raise ValueError("in a thread")
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        print("main goes on")
+    """)
+    env.update(IPDB_DEBUG="1", IPDB_MODE="console")
+    result = run([python, str(script)], env, input="p secret\nq\n")
+    assert "42" in result.stdout and "main goes on" in result.stdout
+    assert len(header_lines(result.stderr)) == 1
+    assert result.stderr.count(TRACEBACK) == 1 and "AttributeError" not in result.stderr
+    assert result.returncode == 0
+
+
 def test_decorated_call_with_debugging_on_in_code_only(tmp_path, env, python):
     # IPDB_DEBUG unset: Debugger.debug_flag = True is what turns debugging on
     script = write_script(tmp_path, """
