@@ -52,7 +52,9 @@ class _HostState:
         warnings = sys.modules.get("warnings")
         if warnings is not None and self.filters is not None and warnings.filters != self.filters:
             warnings.filters[:] = self.filters
-            warnings._filters_mutated()
+            mutated = getattr(warnings, "_filters_mutated", None)  # its cache key; private
+            if mutated is not None:
+                mutated()
 
 
 def _new_ipdb() -> Any:
