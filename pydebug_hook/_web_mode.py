@@ -199,16 +199,16 @@ def run(session: Session) -> None:
     try:
         shown = session.host if is_wildcard(host) else url_host(host)
         serving.url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+        try:  # listed before the URL is printed: whoever reads the line can find it
+            serving.registration = _registry.register(session, endpoint=serving.url, port=port, bound=host)
+        except (SessionError, OSError) as error:
+            _notice.say(f"web session not listed by `pydebug-hook ls`: {error}")
         if not loopback:
             _notice.say(
                 f"WARNING: the web debugger listens on {host}:{port}, reachable from other machines; "
                 f"whoever opens its URL runs any code as uid {os.geteuid()}. Keep the URL (it carries the token) private."
             )
         _notice.say(_line(session, serving.url, port, first, loopback, host))
-        try:
-            serving.registration = _registry.register(session, endpoint=serving.url, port=port, bound=host)
-        except (SessionError, OSError) as error:
-            _notice.say(f"web session not listed by `pydebug-hook ls`: {error}")
         serving.catch_signals()
     except BaseException:
         serving.finish()

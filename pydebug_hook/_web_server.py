@@ -38,6 +38,7 @@ from ._web_guard import Guard, Refusal
 SUPPORTED = "2.0"  # the web-pdb minor version whose private server methods we call
 _NEEDED = ("run", "_serve_index", "_serve_frame_data", "_serve_static", "_serve_websocket", "broadcast", "stop")
 _MAX_HEADER = 8192
+_START_TIMEOUT = 30.0
 _REPR_LIMIT = 2000  # one variable's text in the page's Globals/Locals panes
 
 
@@ -224,7 +225,12 @@ class WebConsole:
 
             thread = threading.Thread(target=self._serve, args=(server, on_started, started), name=f"pydebug_hook-web-{port}", daemon=True)
             thread.start()
-            started.wait()
+            if not started.wait(_START_TIMEOUT):
+                # web-pdb resolves the bound address's name before it reports; a resolver
+                # that hangs must not hang the program forever.
+                self._abort.set()
+                server.stop()
+                raise SessionError(f"web mode: the server on {host}:{port} did not start within {_START_TIMEOUT:g}s")
             if bound and server.failure is None:
                 self._server, self._thread = server, thread
                 return bound[0]
