@@ -1,7 +1,238 @@
-"""Placeholder until its issue lands."""
+"""Web mode: the session served by web-pdb at ``http://IPDB_WEB_HOST:IPDB_WEB_PORT+rank/``.
 
+The port: ``IPDB_WEB_PORT + rank`` (a worker process of rank r: ``+ world_size *
+(worker_id + 1)`` more, so that parent and siblings never collide); when it is busy, the
+next free one of the following 100, said in the session's stderr line.
+
+Who may use it (see :mod:`._web_guard`): requests naming another host and WebSockets
+from other pages are refused; on loopback only our own user's processes may connect
+(:mod:`._tcp_owner`); off loopback a warning is printed and a random token is required
+in the URL.  ``IPDB_WEB_TOKEN=1`` requires the token on loopback too.
+
+Lifecycle: ``q`` or ``c`` in the page ends the session and the program goes on as
+without the tool; closing the tab leaves it waiting (``IPDB_WAIT_TIMEOUT`` seconds at
+most, counted while no page is connected); SIGTERM/SIGHUP (when the session runs in the
+main thread) end it, remove its record and then act as they would have.  The port is
+closed when the session ends.
+"""
+
+import os
+import secrets
+import signal
+import socket
+import threading
+import traceback
+from typing import Any, Dict, List, Optional
+
+from . import _notice, _registry
 from ._session import Session, SessionError
+
+PORT_TRIES = 100
+_ENDING_SIGNALS = ("SIGTERM", "SIGHUP")
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off", "")
+
+
+def base_port(session: Session) -> int:
+    rank = session.rank
+    port = session.settings.web_port + rank.rank
+    if session.child is not None:
+        worker = session.child.worker_id
+        port += rank.world_size * ((worker if worker is not None else 0) + 1)
+    return port
+
+
+def token_forced() -> bool:
+    """``IPDB_WEB_TOKEN``: on requires the token on loopback too; a value that is neither
+    on nor off warns once and requires it (a security setting fails closed)."""
+    value = os.environ.get("IPDB_WEB_TOKEN")
+    if value is None:
+        return False
+    word = value.strip().lower()
+    if word in _ON:
+        return True
+    if word in _OFF:
+        return False
+    _notice.warn_once(("IPDB_WEB_TOKEN", value), f"IPDB_WEB_TOKEN={value!r} is not one of 1/true/yes/on or 0/false/no/off; requiring the token")
+    return True
+
+
+def _machine_names(hostname: str) -> List[str]:
+    names = [hostname]
+    try:
+        names.append(socket.getfqdn(hostname))
+    except Exception:
+        pass
+    return names
+
+
+class _Serving:
+    """One web session from the bound port to the removed record; :meth:`finish` runs
+    once, whichever way the session ends."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.console: Any = None
+        self.registration: Optional[_registry.Registration] = None
+        self.url = ""
+        self._lock = threading.Lock()
+        self._finished = False
+        self._told: set = set()
+        self._previous: Dict[int, Any] = {}
+        self._signal: Optional[int] = None
+
+    # -- events from the server thread (they must never raise) ---------------------
+
+    def on_event(self, kind: str, value: Any) -> None:
+        try:
+            if kind == "clients":
+                if value <= 1 and self.registration is not None and not self._finished:
+                    self.registration.update(state="attached" if value else "waiting")
+            elif kind == "refused":
+                refusal, peer = value
+                if refusal.kind not in self._told:  # one line per kind: a hostile page may retry forever
+                    self._told.add(refusal.kind)
+                    who = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "a client"
+                    _notice.say(f"web session refused a request from {who}: {refusal.reason}")
+            elif kind == "error":
+                if "error" not in self._told:
+                    self._told.add("error")
+                    _notice.say(f"web session server error: {_notice.describe_error(value)}")
+        except Exception:
+            pass
+
+    # -- signals -------------------------------------------------------------------
+
+    def catch_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers; a stale record is pruned by `ls`
+        for name in _ENDING_SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+            except (ValueError, OSError):
+                pass
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._signal = signum
+        if self.console is not None:
+            self.console.end("c\n", f"{signal.Signals(signum).name}: the session ends")
+
+    def _restore_signals(self) -> None:
+        for signum, previous in self._previous.items():
+            try:
+                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+            except (ValueError, OSError, TypeError):
+                pass
+        self._previous.clear()
+
+    # -- the end -------------------------------------------------------------------
+
+    def finish(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        console = self.console
+        if console is not None:
+            try:
+                if console.clients and not console.closed:
+                    console.write("*** the session has ended; the program goes on ***\n")
+                    console.flush()
+            except Exception:
+                pass
+            console.close()
+            if console.end_reason and self._signal is None:
+                _notice.say(f"web session at {self.url} ended: {console.end_reason}")
+        if self.registration is not None:
+            self.registration.remove()
+        self._restore_signals()
+        if self._signal is not None:
+            signal.raise_signal(self._signal)  # the program ends as the signal would have ended it
+
+
+def _line(session: Session, url: str, port: int, first: int, loopback: bool, bound: str) -> str:
+    line = f"{session.summary} on {session.where}: web debugger at {url}"
+    if port != first:
+        line += f" (port {first} was busy)"
+    if loopback:
+        from ._web_guard import url_host
+
+        target = "localhost" if bound == "localhost" else url_host(bound)
+        line += f"; from another machine: ssh -L {port}:{target}:{port} {session.host} and open that URL there"
+    return line
 
 
 def run(session: Session) -> None:
-    raise SessionError("web_mode is not implemented yet")
+    if session.tb is None and not session.is_breakpoint:
+        raise SessionError("nothing to debug: the exception has no traceback")
+    from . import _web_server
+    from ._web_guard import Guard, is_loopback, is_wildcard, url_host
+
+    _web_server.load()
+    settings = session.settings
+    host = settings.web_host
+    loopback = is_loopback(host)
+    token = secrets.token_urlsafe(18) if (not loopback or token_forced()) else None
+    names = () if loopback else _machine_names(session.host)
+    owner_check = loopback and _owner_check_possible()
+
+    serving = _Serving(session)
+    console = _web_server.WebConsole(owner_check, settings.wait_timeout, serving.on_event)
+    serving.console = console
+    debugger = _web_server.make_debugger(console, session.is_breakpoint, serving.finish)
+    if not session.is_breakpoint:
+        # The page is complete from the moment its URL is printed: traceback, frame, locals.
+        console.write("*** pydebug_hook post-mortem ***\n")
+        if session.exc is not None:
+            console.write("".join(traceback.format_exception(type(session.exc), session.exc, session.tb)))
+        debugger.reset()
+        debugger.setup(None, session.tb)
+        console.flush()
+    first = base_port(session)
+    if not 0 < first < 65536:
+        raise SessionError(f"web port {first} (IPDB_WEB_PORT {settings.web_port} + rank) is out of range")
+    ports = range(first, min(first + PORT_TRIES, 65536))
+    port = console.start(host, ports, lambda p: Guard.for_bind(host, p, token, names))
+    try:
+        shown = session.host if is_wildcard(host) else url_host(host)
+        serving.url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+        try:  # listed before the URL is printed: whoever reads the line can find it
+            serving.registration = _registry.register(session, endpoint=serving.url, port=port, bound=host)
+        except (SessionError, OSError) as error:
+            _notice.say(f"web session not listed by `pydebug-hook ls`: {error}")
+        if not loopback:
+            _notice.say(
+                f"WARNING: the web debugger listens on {host}:{port}, reachable from other machines; "
+                f"whoever opens its URL runs any code as uid {os.geteuid()}. Keep the URL (it carries the token) private."
+            )
+        _notice.say(_line(session, serving.url, port, first, loopback, host))
+        serving.catch_signals()
+    except BaseException:
+        serving.finish()
+        raise
+
+    if session.is_breakpoint:
+        # Live: tracing starts here, the first stop is the user's frame once we have
+        # returned; the session ends (serving.finish) on c, q, or the thread's end.
+        try:
+            debugger.set_trace(session.frame)
+        except BaseException:
+            serving.finish()
+            raise
+        return
+
+    try:
+        debugger.interaction(None, session.tb)
+    except KeyboardInterrupt:
+        _notice.say("interrupted (Ctrl-C): the web session ends")
+    finally:
+        serving.finish()
+
+
+def _owner_check_possible() -> bool:
+    from ._tcp_owner import have_table
+
+    return have_table()

@@ -1,0 +1,54 @@
+"""Which user owns the other end of a loopback TCP connection (Linux).
+
+A Unix socket tells its peer's uid (``SO_PEERCRED``); TCP does not.  But on loopback both
+ends live in this machine's kernel, and ``/proc/net/tcp`` (``tcp6``) lists every socket
+with its owner: the client's socket is the entry whose local address is our peer and
+whose remote address is us.  This is how ``identd`` answers, without a daemon.
+
+Why it matters: loopback is not private on a shared machine (a cluster's login node);
+without this any user there could drive a debugger bound to 127.0.0.1.
+"""
+
+import socket
+import struct
+from typing import Optional, Tuple
+
+Address = Tuple  # (host, port) or (host, port, flowinfo, scope_id), as asyncio gives them
+
+
+def _proc_hex(host: str, port: int) -> Tuple[str, str]:
+    """An address as the kernel prints it: each 32-bit word in host byte order, in hex."""
+    if ":" in host:
+        packed = socket.inet_pton(socket.AF_INET6, host.split("%", 1)[0])
+        words = struct.unpack("=4I", packed)
+        return "".join(f"{w:08X}" for w in words) + f":{port:04X}", "tcp6"
+    (word,) = struct.unpack("=I", socket.inet_aton(host))
+    return f"{word:08X}:{port:04X}", "tcp"
+
+
+def owner_uid(peer: Address, local: Address) -> Optional[int]:
+    """The uid owning the client socket *peer* connected to our *local*, or None when it
+    cannot be told (no /proc, not found: a client in another network namespace)."""
+    try:
+        want_local, table = _proc_hex(peer[0], peer[1])
+        want_remote, _ = _proc_hex(local[0], local[1])
+    except (OSError, ValueError, struct.error, IndexError, TypeError):
+        return None
+    try:
+        with open(f"/proc/net/{table}", encoding="ascii") as f:
+            next(f, None)  # the column titles
+            for line in f:
+                fields = line.split()
+                if len(fields) > 7 and fields[1] == want_local and fields[2] == want_remote:
+                    return int(fields[7])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def have_table() -> bool:
+    try:
+        with open("/proc/net/tcp", "rb"):
+            return True
+    except OSError:
+        return False
