@@ -60,7 +60,7 @@ def resolve(target: Optional[str], found: List[Record]) -> Union[Record, str]:
 def endpoint_of(record: Record) -> Tuple[str, str]:
     """``("socket", path)``, ``("url", url)``, or ``("none", why)``."""
     endpoint = record.endpoint or ""
-    if endpoint.startswith(("http://", "https://")):
+    if record.mode == "web" or endpoint.startswith(("http://", "https://")):
         return "url", endpoint
     if record.host != socket.gethostname():
         return "none", f"rank {record.rank} (pid {record.pid}) waits on host {record.host}: run pydebug-hook attach there"

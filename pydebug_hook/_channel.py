@@ -23,6 +23,17 @@ _TAIL = 200
 Completer = Callable[[str, str, int, int], List[str]]
 
 
+def _alive(conn: socket.socket) -> bool:
+    """False when the client has closed (its end of file is pending behind the data
+    we already read)."""
+    try:
+        return bool(conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
 class Channel(io.TextIOBase):
     def __init__(self, on_listener_ready: Callable[[], None], listener_fd: Callable[[], int]) -> None:
         super().__init__()
@@ -157,7 +168,7 @@ class Channel(io.TextIOBase):
         # the next client, not a refused one.
         if events.get(conn.fileno()):
             self._receive(conn)
-        if listener >= 0 and events.get(listener) and self.conn is conn and not self.broken:
+        if listener >= 0 and events.get(listener) and self.conn is conn and not self.broken and _alive(conn):
             self._on_listener_ready()
 
     def _receive(self, conn: socket.socket) -> None:

@@ -3,6 +3,7 @@ small raw client for the checks that nc/socat cannot express."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import textwrap
@@ -20,7 +21,13 @@ def inner(n):
 inner(21)
 """
 
-WAITING = "waits"  # in the one waiting line: "... waits for a debugger on PATH ..."
+WAITING = "waits"
+
+
+def default_sigint() -> None:
+    """preexec_fn: Ctrl-C tests must not depend on how pytest was started (a shell's
+    background job ignores SIGINT, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # in the one waiting line: "... waits for a debugger on PATH ..."
 
 
 class Program:
@@ -38,7 +45,13 @@ class Program:
         self._err = open(self.stderr_path, "w")
         self._out = open(self.stdout_path, "w")
         self.proc: subprocess.Popen = procs.popen(
-            [python, str(self.script)], self.env, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, cwd=str(tmp_path)
+            [python, str(self.script)],
+            self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=self._err,
+            cwd=str(tmp_path),
+            preexec_fn=default_sigint,
         )
 
     @property

@@ -9,7 +9,7 @@ import time
 import pexpect
 
 from helpers import run, strip_ansi, wait_for
-from sockets import Program, Raw, gone, records, runtime_dir
+from sockets import Program, Raw, default_sigint, gone, records, runtime_dir
 
 
 def cli(python):
@@ -17,7 +17,7 @@ def cli(python):
 
 
 def attach(procs, python, env, *args):
-    child = procs.spawn([*cli(python), "attach", *args], env, timeout=15)
+    child = procs.spawn([*cli(python), "attach", *args], env, timeout=15, preexec_fn=default_sigint)
     return child
 
 
@@ -42,6 +42,7 @@ def test_attach_prompt_p_local_completion_history_ctrl_c_ctrl_d(procs, python, e
 
     # Ctrl-C cancels the line being typed; neither the client nor the program dies
     client.send("p 1/0")
+    client.expect_exact("p 1/0")  # echoed: readline is reading (a Ctrl-C before that could be lost)
     client.sendcontrol("c")
     client.expect_exact("(Pdb) ")
     client.sendline("p secret + 1")
