@@ -1,7 +1,99 @@
-"""Placeholder until the socket issue lands."""
+"""``pydebug-hook attach [RANK | PID | PATH]``: join a waiting session.
 
-from typing import Optional
+No argument: the first failure in ``ls`` order (the likely root cause).  A number is a
+rank (the first failure among sessions of that rank: several jobs, worker processes)
+or else a pid; anything with a ``/`` is a socket path.  A web session has nothing to
+attach to from a terminal: its URL is printed.
+"""
+
+import os
+import socket
+import sys
+from typing import List, Optional, Tuple, Union
+
+from ._registry import Record, records
+
+
+class NotFound(Exception):
+    """Nothing to attach to; the message says why, in one line."""
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(f"pydebug-hook: {message}\n")
+
+
+def _waiting_ranks(found: List[Record]) -> str:
+    if not found:
+        return "no debug session is waiting"
+    ranks = sorted({r.rank for r in found})
+    return f"waiting: rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))} (see pydebug-hook ls)"
+
+
+def _is_path(target: str) -> bool:
+    return "/" in target or (not target.isdigit() and os.path.exists(target))
+
+
+def resolve(target: Optional[str], found: List[Record]) -> Union[Record, str]:
+    """The record (or, for a path, the path) that *target* names."""
+    if target is None:
+        if not found:
+            raise NotFound("no debug session is waiting (nothing to attach to; see pydebug-hook ls)")
+        return found[0]
+    target = target.strip()
+    if _is_path(target):
+        path = os.path.abspath(os.path.expanduser(target))
+        for record in found:
+            if record.endpoint == path:
+                return record
+        if not os.path.exists(path):
+            raise NotFound(f"no socket at {path}")
+        return path
+    if not target.isdigit():
+        raise NotFound(f"{target!r} is not a rank, a pid or a socket path")
+    number = int(target)
+    for match in ([r for r in found if r.rank == number], [r for r in found if r.pid == number]):
+        if match:
+            return match[0]  # first failure first
+    raise NotFound(f"no session with rank or pid {number}; {_waiting_ranks(found)}")
+
+
+def endpoint_of(record: Record) -> Tuple[str, str]:
+    """``("socket", path)``, ``("url", url)``, or ``("none", why)``."""
+    endpoint = record.endpoint or ""
+    if record.mode == "web" or endpoint.startswith(("http://", "https://")):
+        return "url", endpoint
+    if record.host != socket.gethostname():
+        return "none", f"rank {record.rank} (pid {record.pid}) waits on host {record.host}: run pydebug-hook attach there"
+    if os.path.isabs(endpoint):
+        return "socket", endpoint
+    what = endpoint or "no endpoint"
+    return "none", f"rank {record.rank} (pid {record.pid}) is a {record.mode} session with nothing to attach to ({what})"
 
 
 def main(target: Optional[str]) -> int:
-    return 1
+    found = records()
+    try:
+        chosen = resolve(target, found)
+    except NotFound as exc:
+        _err(str(exc))
+        return 1
+    if isinstance(chosen, str):
+        from ._client import attach
+
+        return attach(chosen, chosen)
+    kind, where = endpoint_of(chosen)
+    if kind == "url":
+        # A web session is opened in a browser; print its address (alone on stdout, for scripts).
+        sys.stdout.write(where + "\n")
+        _err(f"rank {chosen.rank} (pid {chosen.pid}) is a web session: open {where}")
+        return 0
+    if kind == "none":
+        _err(where)
+        return 1
+    from ._client import attach
+
+    sys.stderr.write(f"pydebug-hook: attaching to rank {chosen.rank} (pid {chosen.pid}) on {where}\n")
+    if target is None:  # how to come back after a detach: by rank when that is unambiguous
+        same_rank = [r for r in found if r.rank == chosen.rank]
+        target = str(chosen.rank) if len(same_rank) == 1 else str(chosen.pid)
+    return attach(where, target)

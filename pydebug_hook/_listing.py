@@ -1,6 +1,69 @@
-"""Placeholder until the socket issue lands."""
+"""``pydebug-hook ls``: the waiting sessions, first failure first (the likely root cause)."""
+
+import json
+import sys
+import time
+from typing import List, Optional, Sequence
+
+from ._registry import Record, records
+
+COLUMNS = ("#", "RANK", "PID", "HOST", "MODE", "STATE", "AGE", "ENDPOINT", "EXCEPTION")
+
+
+def age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def describe(record: Record) -> str:
+    text = record.exception
+    notes = [note for note in (record.child, record.label) if note]
+    if notes:
+        text += f" [{'; '.join(notes)}]"
+    return text
+
+
+def rows(found: Sequence[Record], now: Optional[float] = None) -> List[List[str]]:
+    now = time.time() if now is None else now
+    return [
+        [
+            str(index),
+            f"{r.rank}/{r.world_size}",
+            str(r.pid),
+            r.host,
+            r.mode,
+            r.state,
+            age(now - r.failed_at),
+            r.endpoint,
+            describe(r),
+        ]
+        for index, r in enumerate(found, 1)
+    ]
+
+
+def table(found: Sequence[Record], now: Optional[float] = None) -> str:
+    body = rows(found, now)
+    widths = [max(len(row[i]) for row in [list(COLUMNS), *body]) for i in range(len(COLUMNS))]
+    lines = []
+    for row in [list(COLUMNS), *body]:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths)] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
 
 
 def main(as_json: bool = False) -> int:
-    print("no sessions")
+    found = records()
+    if as_json:
+        json.dump([r.to_json() for r in found], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif not found:
+        sys.stdout.write("no debug session is waiting\n")
+    else:
+        sys.stdout.write(table(found))
     return 0

@@ -6,15 +6,15 @@ runtime directory (mode 0700), removed when the session ends.
 used.  Records of processes that are gone are pruned by whoever lists them.
 """
 
+import itertools
 import json
 import os
 import socket
 import stat
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from ._session import Session, SessionError
 
@@ -34,6 +34,12 @@ def _ensure_private_dir(path: Path) -> Path:
     return path
 
 
+def _tmp_base() -> Path:
+    import tempfile  # only when the runtime directory is unusable: it costs milliseconds
+
+    return Path(tempfile.gettempdir()) / f"pydebug_hook-{os.getuid()}"
+
+
 def runtime_dir(create: bool = True) -> Path:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     base: Optional[Path] = None
@@ -45,8 +51,22 @@ def runtime_dir(create: bool = True) -> Path:
         except OSError:
             pass
     if base is None:
-        base = Path(tempfile.gettempdir()) / f"pydebug_hook-{os.getuid()}"
+        base = _tmp_base()
     return _ensure_private_dir(base) if create else base
+
+
+def private_dirs() -> Iterator[Path]:
+    """Private (0700, ours) directories for files of ours, best first: the runtime
+    directory, then ``/tmp/pydebug_hook-<uid>``; made when reached, skipped when unusable."""
+    found: List[Path] = []
+    for make in (runtime_dir, lambda: _ensure_private_dir(_tmp_base())):
+        try:
+            path = make()
+        except (OSError, SessionError):
+            continue
+        if path not in found:
+            found.append(path)
+            yield path
 
 
 def process_start_time(pid: int) -> Optional[int]:
@@ -139,18 +159,32 @@ class Record:
 
 
 class Registration:
-    """A record on disk for as long as the session lasts."""
+    """A record on disk for as long as the session lasts.
+
+    Only the process that registered touches the file: a forked child that inherits
+    this object neither rewrites nor removes its parent's record.
+    """
 
     def __init__(self, record: Record, path: Path) -> None:
         self.record = record
         self.path = path
+        self.pid = os.getpid()
+        self.removed = False
 
     def update(self, **changes: Any) -> None:
         for key, value in changes.items():
             setattr(self.record, key, value)
-        _write(self.path, self.record)
+        if self.removed or os.getpid() != self.pid:
+            return
+        try:
+            _write(self.path, self.record)
+        except OSError:
+            pass  # a record that cannot be refreshed is not worth failing a session over
 
     def remove(self) -> None:
+        if self.removed or os.getpid() != self.pid:
+            return
+        self.removed = True
         try:
             os.unlink(self.path)
         except FileNotFoundError:
@@ -159,7 +193,10 @@ class Registration:
 
 def _write(path: Path, record: Record) -> None:
     # write-then-rename: a reader never sees half a record
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=str(path.parent))
+    # os.open rather than tempfile.mkstemp: the same O_EXCL creation, without the
+    # milliseconds of importing tempfile on the way to a waiting session.
+    tmp = str(path.parent / f".tmp-{os.urandom(6).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(record.to_json(), f)
@@ -172,9 +209,14 @@ def _write(path: Path, record: Record) -> None:
         raise
 
 
+_serial = itertools.count(1)
+
+
 def register(session: Session, endpoint: str, **extra: Any) -> Registration:
     record = Record.from_session(session, endpoint, **extra)
-    path = runtime_dir() / f"session-{record.host}-{record.pid}.json"
+    # One file per registration: a process can hold two sessions at once (a live
+    # breakpoint left running with breakpoints set, and a thread's post-mortem).
+    path = runtime_dir() / f"session-{record.host}-{record.pid}-{next(_serial)}.json"
     record.path = str(path)
     _write(path, record)
     return Registration(record, path)

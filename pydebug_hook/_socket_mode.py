@@ -1,7 +1,142 @@
-"""Placeholder until its issue lands."""
+"""Socket mode: the session waits on a private Unix socket for ``nc -U``, ``socat`` or
+``pydebug-hook attach``; clients may detach and come back; ``q``/``c`` end it.
 
+:func:`run` is what the dispatch calls.  :func:`serve` is the same with a *wake_fd*:
+terminal arbitration serves a rank's socket while the rank waits for the terminal, and
+writes to that descriptor when the terminal is granted; if no client is attached then,
+the socket goes away and ``serve`` returns ``"woken"`` so that the caller can open the
+console session instead.
+"""
+
+import os
+import shlex
+from typing import Optional, Tuple
+
+from . import _notice, _registry
+from . import _socket_server as states
 from ._session import Session, SessionError
+from ._settings import DEFAULT_SOCKET_PATH
+from ._unix_listener import MAX_PATH_BYTES, Listener, PathUnusable
+
+ENDED = "ended"
+WOKEN = "woken"
+
+
+def socket_path(session: Session) -> str:
+    """``IPDB_SOCKET_PATH`` expanded for this session; a worker process appends its tag
+    (``/tmp/pdb.sock.0.w2``) so that it collides with neither its parent nor a sibling."""
+    r = session.rank
+    values = {"rank": r.rank, "local_rank": r.local_rank, "pid": session.pid}
+    try:
+        path = session.settings.socket_path.format(**values)
+    except (KeyError, IndexError, ValueError):  # the settings already warned about it
+        path = DEFAULT_SOCKET_PATH.format(**values)
+    path = os.path.abspath(os.path.expanduser(path))
+    if session.child is not None:
+        path += f".{session.child.tag}"
+    return path
+
+
+def _fallback_name(session: Session) -> str:
+    tag = f".{session.child.tag}" if session.child is not None else ""
+    return f"pdb.sock.{session.rank.rank}.{session.pid}{tag}"
+
+
+def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
+    """The listener, and a line saying why it is not at the configured path (if not)."""
+    wanted = socket_path(session)
+    try:
+        listener, _ = Listener.open(wanted)
+        return listener, None
+    except PathUnusable as exc:
+        why = str(exc)
+    tried = []
+    for directory in _registry.private_dirs():
+        candidate = os.path.join(str(directory), _fallback_name(session))
+        if len(os.fsencode(candidate)) > MAX_PATH_BYTES:
+            tried.append(f"{candidate} is too long")
+            continue
+        try:
+            listener, _ = Listener.open(candidate)
+        except PathUnusable as exc:
+            tried.append(f"{candidate}: {exc}")
+            continue
+        return listener, f"socket path {wanted} cannot be used ({why}); listening on {candidate} instead"
+    alternatives = "; ".join(tried) or "no private directory is usable"
+    raise SessionError(f"cannot listen on {wanted} ({why}), nor on a fallback path ({alternatives})")
+
+
+def _attach_target(session: Session, registration: Optional[_registry.Registration]) -> str:
+    """What to pass to ``pydebug-hook attach`` for this session: the rank, unless another
+    session (a worker process, another job) has the same rank; then the pid."""
+    rank = session.rank.rank
+    if session.child is not None:
+        return str(session.pid)
+    own = registration.path if registration is not None else None
+    for record in _registry.records(prune=False):
+        if record.rank == rank and str(record.path) != str(own):
+            return str(session.pid)
+    return str(rank)
+
+
+def waiting_line(session: Session, path: str, target: str) -> str:
+    quoted = shlex.quote(path)
+    limit = session.settings.wait_timeout
+    bound = f" for {limit:g}s" if limit is not None else ""
+    return (
+        f"rank {session.rank.rank} (pid {session.pid}, {session.summary}) waits{bound} for a debugger on {quoted}"
+        f" -- attach with: nc -U {quoted}  or  pydebug-hook attach {target}"
+    )
+
+
+def _say_no_client(server: states.Server, result: str) -> None:
+    if result == states.TIMEOUT:
+        _notice.say(f"no debugger attached within {server.timeout:g}s on {server.path}; going on")
+    elif result == states.INTERRUPTED:
+        _notice.say("interrupted (Ctrl-C) while waiting for a debugger; going on")
+
+
+def serve(session: Session, *, wake_fd: Optional[int] = None) -> str:
+    """Serve *session* on its socket until it ends (``"ended"``) or, with no client
+    attached, *wake_fd* becomes readable (``"woken"``: socket and record are gone).
+
+    A live breakpoint (``session.frame``) returns once its first client is attached and
+    the debugger is armed: the session goes on in the program's trace callbacks and
+    cleans up after itself on ``c``/``q``.
+    """
+    if not session.is_breakpoint and session.tb is None:
+        raise SessionError("nothing to debug: the exception has no traceback")
+    listener, moved = open_listener(session)
+    if moved:
+        _notice.say(moved)
+    server = states.Server(session, listener, wake_fd)
+    handed_over = False
+    try:
+        server.start()
+        _notice.say(waiting_line(session, server.path, _attach_target(session, server.registration)))
+        result = server.wait_for_client()
+        if result != states.ATTACHED:
+            _say_no_client(server, result)
+            return WOKEN if result == states.WOKEN else ENDED
+        from ._remote_pdb import RemotePdb
+
+        debugger = RemotePdb(server)
+        server.greet()
+        if session.is_breakpoint:
+            handed_over = True
+            # Must stay the last call here: from now on calls in this thread are traced.
+            debugger.set_trace(session.frame)
+            return ENDED
+        debugger.reset()
+        try:
+            debugger.interaction(None, session.tb)
+        except KeyboardInterrupt:  # Ctrl-C on the program's terminal outside the prompt
+            _notice.say("interrupted (Ctrl-C): debug session ended")
+        return WOKEN if debugger.outcome == states.WOKEN else ENDED
+    finally:
+        if not handed_over:
+            server.close()
 
 
 def run(session: Session) -> None:
-    raise SessionError("socket_mode is not implemented yet")
+    serve(session)

@@ -1,0 +1,133 @@
+"""Remove what a session leaves on disk however the program ends.
+
+An action registered here runs once: when the session ends and calls it, at interpreter
+exit (``atexit``), or on SIGTERM / SIGHUP.  After a signal the program ends as it would
+have without us: the previous disposition is put back and the signal re-delivered (the
+default kills the process with that signal; a Python handler is called).  A signal the
+program ignored stays ignored and is not hooked.
+
+Limits: Python installs signal handlers only from the main thread, so a session that
+starts in another thread hooks the signals only if the main thread's session already
+did; otherwise a SIGTERM leaves the socket file behind as a *stale* socket, which the
+next session at that path replaces and ``pydebug-hook ls`` never lists (its record is
+pruned with the dead pid).  ``os._exit`` and SIGKILL leave the same traces, with the
+same remedy.  A forked child forgets the parent's actions (it must not unlink the
+parent's socket) and runs the *forget* callables to close inherited descriptors.
+"""
+
+import atexit
+import itertools
+import os
+import signal
+import threading
+from typing import Callable, Dict, Optional, Tuple
+
+Action = Callable[[], None]
+
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+_actions: Dict[int, Tuple[Action, Optional[Action]]] = {}
+_previous: Dict[int, object] = {}  # signal -> the disposition before ours
+_ids = itertools.count(1)
+_state = {"atexit": False, "fork": False, "pid": os.getpid()}
+
+
+def _safely(action: Optional[Action]) -> None:
+    if action is None:
+        return
+    try:
+        action()
+    except Exception:  # cleanup must never turn an ending program into a crashing one
+        pass
+
+
+def run_all() -> None:
+    while _actions:
+        try:
+            _, (action, _) = _actions.popitem()
+        except KeyError:
+            break
+        _safely(action)
+
+
+def _at_exit() -> None:
+    if os.getpid() == _state["pid"]:
+        run_all()
+
+
+def _after_fork_in_child() -> None:
+    actions = list(_actions.values())
+    _actions.clear()
+    _previous.clear()
+    _state["pid"] = os.getpid()
+    for _, forget in actions:
+        _safely(forget)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    previous = _previous.get(signum, signal.SIG_DFL)  # before the actions: they may restore it
+    run_all()
+    _restore_signals()
+    try:
+        signal.signal(signum, previous)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OSError):
+        previous = signal.SIG_DFL
+        signal.signal(signum, signal.SIG_DFL)
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)
+
+
+def _hook_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in SIGNALS:
+        if signum in _previous:
+            continue
+        try:
+            current = signal.getsignal(signum)
+            # Ignored stays ignored; a handler installed outside Python (None) could not
+            # be put back, so it is left in place.
+            if current in (signal.SIG_IGN, None):
+                continue
+            signal.signal(signum, _on_signal)
+        except (ValueError, OSError):
+            continue
+        _previous[signum] = current
+
+
+def _restore_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # the handlers stay; they find nothing to do and re-deliver
+    for signum, previous in list(_previous.items()):
+        try:
+            if signal.getsignal(signum) is _on_signal:  # the program replaced ours: keep its own
+                signal.signal(signum, previous)  # type: ignore[arg-type]
+        except (ValueError, TypeError, OSError):
+            pass
+        _previous.pop(signum, None)
+
+
+def add(action: Action, forget: Optional[Action] = None) -> int:
+    """Run *action* once at the end, whatever the end is; *forget* runs instead in a
+    forked child.  Returns a key for :func:`done`."""
+    if not _state["atexit"]:
+        atexit.register(_at_exit)
+        _state["atexit"] = True
+    if not _state["fork"] and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _state["fork"] = True
+    key = next(_ids)
+    _actions[key] = (action, forget)
+    _hook_signals()
+    return key
+
+
+def done(key: int) -> None:
+    """Run the action of *key* now (if it has not run) and forget it."""
+    entry = _actions.pop(key, None)
+    if entry is not None:
+        _safely(entry[0])
+    if not _actions:
+        _restore_signals()

@@ -1,0 +1,173 @@
+"""One socket session's resources and its waiting: the listener, the registry record,
+the client channel, and their removal however the session or the program ends."""
+
+import os
+import select
+import socket
+import time
+from typing import Optional, Tuple
+
+from . import _cleanup, _notice, _registry
+from ._channel import NOSIGNAL, Channel
+from ._session import Session, SessionError
+from ._unix_listener import Listener, Peer, peer_allowed
+
+# What a wait for a client ends with.
+ATTACHED = "attached"
+TIMEOUT = "timeout"
+WOKEN = "woken"  # the wake descriptor became readable (the terminal was granted)
+INTERRUPTED = "interrupted"  # Ctrl-C on the program's terminal
+CLOSED = "closed"  # the server was closed under us (a signal, interpreter exit)
+
+
+def _send_and_close(conn: socket.socket, text: str) -> None:
+    """Send a refusal and close so that the client reads it.  Closing a Unix socket
+    with unread input resets the connection, and a client like nc then drops what it
+    had received: so end our side, discard what the client sent until it closes, and
+    give up after half a second (a refused client must not stall the session)."""
+    try:
+        conn.settimeout(0.5)
+        conn.sendall(text.encode("utf-8", "replace"), NOSIGNAL)
+        conn.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and conn.recv(4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+class Server:
+    def __init__(self, session: Session, listener: Listener, wake_fd: Optional[int] = None) -> None:
+        self.session = session
+        self.listener = listener
+        self.wake_fd = wake_fd
+        self.timeout = session.settings.wait_timeout
+        self.channel = Channel(self._refuse_newcomer, self._listener_fd)
+        self.registration: Optional[_registry.Registration] = None
+        self.closed = False
+        self.peer: Optional[Peer] = None
+        self._cleanup_key: Optional[int] = None
+
+    @property
+    def path(self) -> str:
+        return self.listener.path
+
+    def start(self) -> None:
+        """Register the session and arrange for the cleanup; call once, right after bind."""
+        self._cleanup_key = _cleanup.add(self.close, forget=self._forget)
+        try:
+            self.registration = _registry.register(self.session, self.path)
+        except (OSError, SessionError) as exc:
+            # The session still works through its socket; only `ls`/`attach RANK` miss it.
+            _notice.say(f"session not listed for `pydebug-hook ls`: {_notice.describe_error(exc)}")
+
+    # -- waiting ------------------------------------------------------------------------
+
+    def _listener_fd(self) -> int:
+        return -1 if self.closed else self.listener.fileno()
+
+    def _accept(self) -> Optional[Tuple[socket.socket, Optional[Peer]]]:
+        """The next connection from an allowed peer; refused ones get a line and go."""
+        got = self.listener.accept()
+        if got is None:
+            return None
+        conn, peer = got
+        if not peer_allowed(peer):
+            who = f"uid {peer.uid} (pid {peer.pid})" if peer else "a peer whose credentials cannot be read"
+            _notice.say(f"refused a connection to {self.path} from {who}: only uid {os.getuid()} and root may attach")
+            _send_and_close(conn, "pydebug_hook: refused: this debug session belongs to another user\n")
+            return None
+        return conn, peer
+
+    def _refuse_newcomer(self) -> None:
+        """A client is attached: a second one gets one line and is closed."""
+        if self.closed:
+            return
+        got = self._accept()
+        if got is not None:
+            who = f" (pid {self.peer.pid})" if self.peer else ""
+            text = f"pydebug_hook: refused: another client{who} is attached to this session; only one at a time\n"
+            _send_and_close(got[0], text)
+
+    def wait_for_client(self) -> str:
+        """Block until a client attaches, the wait times out, the wake descriptor is
+        readable, or Ctrl-C; IPDB_WAIT_TIMEOUT bounds each wait (the first and the one
+        after every detach)."""
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        try:
+            while True:
+                if self.closed:
+                    return CLOSED
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return TIMEOUT
+                poller = select.poll()
+                poller.register(self.listener.fileno(), select.POLLIN)
+                if self.wake_fd is not None:
+                    poller.register(self.wake_fd, select.POLLIN)
+                try:
+                    events = dict(poller.poll(None if remaining is None else max(1, int(remaining * 1000 + 0.999))))
+                except (OSError, ValueError):
+                    if self.closed:
+                        return CLOSED
+                    raise
+                if self.closed:
+                    return CLOSED
+                if self.wake_fd is not None and events.get(self.wake_fd):
+                    return WOKEN
+                if events.get(self.listener.fileno()):
+                    got = self._accept()
+                    if got is not None:
+                        conn, self.peer = got
+                        self.channel.attach(conn)
+                        self._set_state("attached")
+                        return ATTACHED
+        except KeyboardInterrupt:
+            return INTERRUPTED
+
+    def detached(self) -> None:
+        self.channel.drop()
+        self._set_state("waiting")
+
+    def _set_state(self, state: str) -> None:
+        if self.registration is not None and not self.closed:
+            self.registration.update(state=state)
+
+    # -- talking ------------------------------------------------------------------------
+
+    def greet(self) -> None:
+        s = self.session
+        if s.is_breakpoint:
+            how = "c continues the program, q quits it"
+        else:
+            how = "q or c ends the session and the program goes on"
+        self.channel.write(f"pydebug_hook: {s.summary} on {s.where}\n")
+        self.channel.write(f"pydebug_hook: {how}; disconnecting detaches (Ctrl-D in pydebug-hook attach)\n")
+
+    # -- ending -------------------------------------------------------------------------
+
+    def finish(self, farewell: Optional[str] = None) -> None:
+        """Say *farewell* to the client, then close everything."""
+        if farewell and not self.closed:
+            self.channel.write(f"pydebug_hook: {farewell}\n")
+        self.close()
+
+    def close(self) -> None:
+        """Disconnect the client, remove socket and record; idempotent, signal-safe."""
+        if self.closed:
+            return
+        self.closed = True
+        self.channel.drop()
+        self.listener.close()
+        if self.registration is not None:
+            self.registration.remove()
+        key, self._cleanup_key = self._cleanup_key, None
+        if key is not None:
+            _cleanup.done(key)
+
+    def _forget(self) -> None:
+        self.closed = True
+        self.channel.forget()
+        self.listener.forget()
