@@ -22,7 +22,7 @@ STARTUP_FILES = {
 
 class build_startup_files(Command):
     description = "write pydebug_hook.pth and pydebug_hook.start for site-packages"
-    user_options = []
+    user_options = []  # noqa: RUF012 -- distutils reads this class attribute
 
     def initialize_options(self):
         self.build_lib = None

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from web_client import WebSocket, free_port_block  # noqa: E402
+from web_client import WebSocket, free_port_block
 
 PROGRAM = """
 import sys, time

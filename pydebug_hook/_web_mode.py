@@ -94,10 +94,9 @@ class _Serving:
                     self._told.add(refusal.kind)
                     who = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "a client"
                     _notice.say(f"web session refused a request from {who}: {refusal.reason}")
-            elif kind == "error":
-                if "error" not in self._told:
-                    self._told.add("error")
-                    _notice.say(f"web session server error: {_notice.describe_error(value)}")
+            elif kind == "error" and "error" not in self._told:
+                self._told.add("error")
+                _notice.say(f"web session server error: {_notice.describe_error(value)}")
         except Exception:
             pass
 

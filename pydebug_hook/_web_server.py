@@ -56,7 +56,7 @@ def _web_pdb_version() -> str:
 def load() -> None:
     """Import web-pdb and check it is a version we know; SessionError otherwise."""
     try:
-        import web_pdb  # noqa: F401
+        import web_pdb
         from web_pdb.asyncio_server import AsyncioServer
         from web_pdb.buffer import ThreadSafeBuffer  # noqa: F401 - checked here, used by WebConsole
     except Exception as error:
@@ -188,7 +188,7 @@ class WebConsole:
         from web_pdb.buffer import ThreadSafeBuffer
 
         self.frame_data = ThreadSafeBuffer()
-        self.input_queue: "queue.Queue[str]" = queue.Queue()
+        self.input_queue: queue.Queue[str] = queue.Queue()
         self.debugger: Optional[Pdb] = None
         self.owner_check = owner_check
         self.wait_timeout = wait_timeout

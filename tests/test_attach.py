@@ -7,7 +7,6 @@ import textwrap
 import time
 
 import pexpect
-
 from helpers import run, strip_ansi, wait_for
 from sockets import Program, Raw, default_sigint, gone, records, runtime_dir
 

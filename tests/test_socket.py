@@ -8,7 +8,6 @@ import textwrap
 
 import pexpect
 import pytest
-
 from helpers import run, strip_ansi, wait_for
 from sockets import CRASH, Program, Raw, gone, records, runtime_dir
 

@@ -11,7 +11,6 @@ import textwrap
 import threading
 
 import pytest
-
 from helpers import run, wait_for
 from sockets import CRASH, Program, Raw, gone, records, runtime_dir
 

@@ -135,7 +135,7 @@ class _EvilPage(http.server.BaseHTTPRequestHandler):
 
     target = 0
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         body = textwrap.dedent(f"""
             <script>
             window.result = "pending";
