@@ -88,9 +88,18 @@ def _sys_hook_failed(typ: "Type[BaseException]", value: BaseException, tb: "Opti
     return on_error
 
 
+_SEEN = "__pydebug_hook_seen__"
+
+
 def _excepthook(typ: "Type[BaseException]", value: BaseException, tb: "Optional[TracebackType]") -> None:
+    try:
+        setattr(value, _SEEN, True)  # for _debug_at_exit: this one reached us
+    except Exception:
+        pass
     prev = _previous_excepthook or sys.__excepthook__
-    if not _active:
+    if not _active or hasattr(sys, "ps1"):
+        # ps1 exists while the interactive prompt runs (not during `python -i script`):
+        # a typo at the >>> prompt is reported, not debugged.
         prev(typ, value, tb)
         return
     from . import _dispatch
@@ -158,6 +167,38 @@ def _threading_excepthook(args: "Any") -> None:
     _reraise(run)
 
 
+def _debug_at_exit() -> None:
+    """The fallback for a program that replaced ``sys.excepthook`` after start-up
+    (``rich.traceback.install()``, say) with a hook that does not chain ours.
+
+    Python keeps the uncaught exception in ``sys.last_value`` (``sys.last_exc``) after
+    calling whatever hook is installed, with its frames alive until the interpreter
+    ends, so the session can still open, at exit; the program's hook printed the
+    traceback already.  Registered once, with no cost until the interpreter exits.
+    """
+    if not _active or hasattr(sys, "ps1"):
+        return
+    value = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    if value is None:
+        return
+    try:
+        from . import _dispatch, _notice
+
+        if getattr(value, _SEEN, False) or not _dispatch.wanted(value):
+            return
+        tb = value.__traceback__ or getattr(sys, "last_traceback", None)
+        _notice.say(
+            "the program replaced sys.excepthook after start-up; debugging its uncaught "
+            f"{type(value).__name__} at exit"
+        )
+        _dispatch.handle(value, tb, origin="exit", report=lambda: None)
+    except Exception:
+        pass  # at exit there is nobody left to tell
+
+
+_exit_hook_registered = []  # [True] once atexit knows _debug_at_exit (install may run twice)
+
+
 def _install_threading(threading: "Any") -> None:
     global _previous_threading_excepthook
     if threading.excepthook is not _threading_excepthook:
@@ -172,6 +213,11 @@ def install() -> None:
     if sys.excepthook is not _excepthook:
         _previous_excepthook = sys.excepthook
         sys.excepthook = _excepthook
+    if not _exit_hook_registered:
+        import atexit  # a built-in module: no import cost to speak of
+
+        atexit.register(_debug_at_exit)
+        _exit_hook_registered.append(True)
     threading = sys.modules.get("threading")
     if threading is not None:
         _install_threading(threading)
