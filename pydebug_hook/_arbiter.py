@@ -117,16 +117,19 @@ class Ticket:
         self._took_terminal(fd)
         return True
 
-    def wait_turn(self) -> int:
+    def wait_turn(self, stop: Callable[[], bool] = lambda: False) -> int:
         """Block until every earlier ticket is released, then until the terminal is
-        free; the descriptor holding ``terminal.lock`` (the caller owns it)."""
-        while True:
+        free; the descriptor holding ``terminal.lock`` (the caller owns it), or -1 once
+        *stop()* says the wait is no longer wanted (checked whenever a lock comes)."""
+        while not stop():
             ahead = [p for p in _tickets(self.directory) if p.name < self.path.name]
             if not ahead:
-                break
+                return _lock_terminal(self.directory, blocking=True, stop=stop)
             for path in ahead:
                 _locks.released(path, blocking=True)
-        return _lock_terminal(self.directory, blocking=True)
+                if stop():
+                    break
+        return -1
 
     # -- the end ----------------------------------------------------------------------
 
@@ -139,15 +142,7 @@ class Ticket:
         if fd >= 0:
             _locks.let_go(self.path, fd)
         if terminal_fd >= 0:
-            if not _tickets(self.directory):
-                # The last one out removes the queue, under the terminal lock; whoever
-                # opened the lock file meanwhile sees it unlinked and opens it again.
-                _locks.unlink(self.directory / TERMINAL_LOCK)
-                try:
-                    os.rmdir(self.directory)
-                except OSError:
-                    pass
-            _locks.close_quietly(terminal_fd)
+            give_back(self.directory, terminal_fd)
         key, self._cleanup_key = self._cleanup_key, None
         if key is not None:
             _cleanup.done(key)
@@ -160,9 +155,22 @@ class Ticket:
         self.fd = self.terminal_fd = -1
 
 
-def _lock_terminal(directory: Path, blocking: bool) -> int:
-    """A descriptor holding ``terminal.lock`` exclusively; -1 if busy (non-blocking)."""
-    while True:
+def give_back(directory: Path, terminal_fd: int) -> None:
+    """Let go of the terminal.  The last one out removes the queue, under the terminal
+    lock; whoever opened the lock file meanwhile finds it unlinked and opens it again."""
+    if not _tickets(directory):
+        _locks.unlink(directory / TERMINAL_LOCK)
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
+    _locks.close_quietly(terminal_fd)
+
+
+def _lock_terminal(directory: Path, blocking: bool, stop: Callable[[], bool] = lambda: False) -> int:
+    """A descriptor holding ``terminal.lock`` exclusively; -1 if busy (non-blocking) or
+    no longer wanted (*stop*: then the queue is not made again)."""
+    while not stop():
         _locks.mkdir(directory)
         try:
             fd = os.open(directory / TERMINAL_LOCK, os.O_RDWR | os.O_CREAT | _locks.O_CLOEXEC, 0o600)
@@ -179,6 +187,7 @@ def _lock_terminal(directory: Path, blocking: bool) -> int:
         if _locks.same_file(fd, directory / TERMINAL_LOCK):
             return fd
         os.close(fd)  # removed by the last user while we waited: take the new one
+    return -1
 
 
 class Waker:
@@ -201,12 +210,13 @@ class Waker:
     def _run(self) -> None:
         terminal_fd = -1
         try:
-            terminal_fd = self.ticket.wait_turn()
+            terminal_fd = self.ticket.wait_turn(stop=lambda: self._cancelled)
         except BaseException as exc:  # our thread: never let anything reach threading.excepthook
             self.failed = exc
         with self._lock:
             if self._cancelled:
-                _locks.close_quietly(terminal_fd)
+                if terminal_fd >= 0:
+                    give_back(self.ticket.directory, terminal_fd)
                 return
             if terminal_fd >= 0:
                 self.ticket._took_terminal(terminal_fd)

@@ -155,3 +155,96 @@ class Torchrun:
 
     def kill(self) -> None:
         kill_marked(self.marker)
+
+
+# -- plain processes that look like ranks ---------------------------------------------------
+
+# Waits until the test writes go-<rank> (its content says how to fail), then raises.
+RANK_PROGRAM = """
+import os, sys, time
+rank = int(os.environ[sys.argv[1]])
+go = os.path.join(sys.argv[2], "go-%d" % rank)
+while not os.path.exists(go):
+    time.sleep(0.02)
+with open(go) as f:
+    kind = f.read().strip()
+
+def crash(rank):
+    secret = rank * 11
+    if kind == "peer":
+        raise RuntimeError("[gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:4242")
+    raise IndexError("rank %d failed" % rank)
+
+crash(rank)
+"""
+
+# launcher -> (rank variable, {rank: env}) for 4 ranks on one host
+LAUNCHERS = {
+    "slurm": ("SLURM_PROCID", lambda r: {"SLURM_PROCID": str(r), "SLURM_LOCALID": str(r), "SLURM_NTASKS": "4", "SLURM_JOB_ID": "4242", "SLURM_STEP_ID": "0"}),
+    "open mpi": ("OMPI_COMM_WORLD_RANK", lambda r: {"OMPI_COMM_WORLD_RANK": str(r), "OMPI_COMM_WORLD_LOCAL_RANK": str(r), "OMPI_COMM_WORLD_SIZE": "4", "OMPI_MCA_ess_base_jobid": "31337"}),
+    # MPICH's hydra names no job: these ranks are not coordinated as a job (no exit hold)
+    "pmi": ("PMI_RANK", lambda r: {"PMI_RANK": str(r), "PMI_SIZE": "4", "MPI_LOCALRANKID": str(r)}),
+}
+
+
+class Ranks:
+    """Plain Python processes with a launcher's rank variables, failing on demand."""
+
+    def __init__(self, tmp_path: Path, python: str, launcher: str, count: int = 4) -> None:
+        self.dir = tmp_path
+        self.python = python
+        self.script = tmp_path / "rank_program.py"
+        self.script.write_text(RANK_PROGRAM)
+        self.variable, self.env_of = LAUNCHERS[launcher]
+        self.count = count
+
+    def command(self, rank: int) -> List[str]:
+        return [self.python, str(self.script), self.variable, str(self.dir)]
+
+    def shell_line(self, env: Dict[str, str]) -> str:
+        """One bash line starting every rank with ``&`` on the same terminal, then
+        waiting for them all."""
+        import shlex
+
+        parts = []
+        for rank in range(self.count):
+            assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env_of(rank).items())
+            parts.append(f"{assignments} {' '.join(shlex.quote(c) for c in self.command(rank))} &")
+        return " ".join(parts) + " wait; echo ALL RANKS DONE"
+
+    def fail(self, rank: int, kind: str = "error") -> None:
+        path = self.dir / f"go-{rank}"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(kind)
+        tmp.rename(path)
+
+
+def mark_output(child) -> int:
+    """An offset in a pexpect child's output, for :func:`wait_output`."""
+    return len(child.logfile_read.getvalue())
+
+
+def wait_output(child, start: int, *patterns: str, timeout: float = 60):
+    """Wait until every regex of *patterns* appears in the child's output after *start*,
+    in any order (processes sharing a terminal write in whatever order they run); their
+    matches.  Reads what it sees, so use :func:`mark_output` again before expecting."""
+    import re
+    import time
+
+    import pexpect
+
+    deadline = time.monotonic() + timeout
+    while True:
+        text = strip_ansi(child.logfile_read.getvalue()[start:])
+        matches = [re.search(p, text) for p in patterns]
+        if all(matches):
+            return matches
+        if time.monotonic() > deadline:
+            missing = [p for p, m in zip(patterns, matches) if not m]
+            raise AssertionError(f"not seen within {timeout:g}s: {missing}\n--- output:\n{text}")
+        try:
+            child.read_nonblocking(65536, timeout=0.2)
+        except pexpect.TIMEOUT:
+            pass
+        except pexpect.EOF:
+            deadline = 0

@@ -19,7 +19,16 @@ import signal
 
 import pexpect
 import pytest
-from distributed import EXAMPLE, PLAIN_EXAMPLE, PYDEBUG_HOOK, Torchrun, ls, records
+from distributed import (
+    EXAMPLE,
+    PLAIN_EXAMPLE,
+    PYDEBUG_HOOK,
+    Torchrun,
+    ls,
+    mark_output,
+    records,
+    wait_output,
+)
 from helpers import PROMPT, TRACEBACK, command, header_lines, run, wait_for
 from sockets import Raw
 
@@ -135,10 +144,13 @@ def test_console_ranks_0_and_2_share_the_terminal(torchrun, env, tmp_path):
     assert re.search(rf"{second}/3 .* console +waiting +\S+ +{re.escape(path)} ", listing), listing
 
     assert f"\n{first}\n" in command(child, "p rank")
+    start = mark_output(child)
     child.sendline("q")
-    child.expect(rf"rank {first}: session ended; waiting for the sessions of rank {second} before exiting")
-    child.expect(rf"IndexError on rank {second}/3 \(pid \d+, host [^)]+\) -> console session")
-    child.expect(PROMPT)
+    wait_output(  # in either order: two processes write to the terminal
+        child, start,
+        rf"rank {first}: session ended; waiting for the sessions of rank {second} before exiting",
+        rf"IndexError on rank {second}/3 \(pid \d+, host [^)]+\) -> console session(.|\n)*{PROMPT}",
+    )
     assert f"\n{second}\n" in command(child, "p rank")
     child.sendline("q")
     child.expect(r"ChildFailedError", timeout=60)
