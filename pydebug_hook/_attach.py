@@ -1,6 +1,7 @@
 """``pydebug-hook attach [RANK | PID | PATH]``: join a waiting session.
 
-No argument: the first failure in ``ls`` order (the likely root cause).  A number is a
+No argument: the root cause, i.e. the first failure in ``ls`` order that is not labelled
+a consequence of another (and not the one already on the terminal).  A number is a
 rank (the first failure among sessions of that rank: several jobs, worker processes)
 or else a pid; anything with a ``/`` is a socket path.  A web session has nothing to
 attach to from a terminal: its URL is printed.
@@ -38,7 +39,7 @@ def resolve(target: Optional[str], found: List[Record]) -> Union[Record, str]:
     if target is None:
         if not found:
             raise NotFound("no debug session is waiting (nothing to attach to; see pydebug-hook ls)")
-        return found[0]
+        return first_to_attach(found)
     target = target.strip()
     if _is_path(target):
         path = os.path.abspath(os.path.expanduser(target))
@@ -57,11 +58,35 @@ def resolve(target: Optional[str], found: List[Record]) -> Union[Record, str]:
     raise NotFound(f"no session with rank or pid {number}; {_waiting_ranks(found)}")
 
 
+def is_consequence(record: Record) -> bool:
+    return bool(record.label) and str(record.label).startswith("consequence")
+
+
+def on_terminal(record: Record) -> bool:
+    return record.mode == "console" and record.state == "console"
+
+
+def first_to_attach(found: List[Record]) -> Record:
+    """The root cause: the first failure that is not a consequence of another (a
+    peer's timeout...), preferring sessions one can attach to from here (not the one
+    already on the terminal); else the first failure."""
+    for candidates in (
+        [r for r in found if not is_consequence(r) and not on_terminal(r)],
+        [r for r in found if not on_terminal(r)],
+        [r for r in found if not is_consequence(r)],
+    ):
+        if candidates:
+            return candidates[0]
+    return found[0]
+
+
 def endpoint_of(record: Record) -> Tuple[str, str]:
     """``("socket", path)``, ``("url", url)``, or ``("none", why)``."""
     endpoint = record.endpoint or ""
     if record.mode == "web" or endpoint.startswith(("http://", "https://")):
         return "url", endpoint
+    if on_terminal(record):
+        return "none", f"rank {record.rank} (pid {record.pid}) is being debugged on the terminal {endpoint}"
     if record.host != socket.gethostname():
         return "none", f"rank {record.rank} (pid {record.pid}) waits on host {record.host}: run pydebug-hook attach there"
     if os.path.isabs(endpoint):

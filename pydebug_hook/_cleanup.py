@@ -20,7 +20,7 @@ import itertools
 import os
 import signal
 import threading
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 Action = Callable[[], None]
 
@@ -30,6 +30,20 @@ _actions: Dict[int, Tuple[Action, Optional[Action]]] = {}
 _previous: Dict[int, object] = {}  # signal -> the disposition before ours
 _ids = itertools.count(1)
 _state = {"atexit": False, "fork": False, "pid": os.getpid()}
+_ending: List[int] = []  # the signal being handled, while the actions run
+
+
+def ending_signal() -> Optional[int]:
+    """The signal that is ending the process, while the actions run because of it: an
+    action may then tell its client or terminal why the session ends."""
+    return _ending[-1] if _ending else None
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _safely(action: Optional[Action]) -> None:
@@ -66,7 +80,11 @@ def _after_fork_in_child() -> None:
 
 def _on_signal(signum: int, frame: object) -> None:
     previous = _previous.get(signum, signal.SIG_DFL)  # before the actions: they may restore it
-    run_all()
+    _ending.append(signum)
+    try:
+        run_all()
+    finally:
+        _ending.pop()
     _restore_signals()
     try:
         signal.signal(signum, previous)  # type: ignore[arg-type]

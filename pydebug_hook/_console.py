@@ -1,12 +1,17 @@
-"""Console mode: ipdb (pdb when ipdb cannot be used) on the process's own terminal."""
+"""Console mode: ipdb (pdb when ipdb cannot be used) on the process's own terminal.
+
+Processes that share the terminal (the ranks of torchrun or mpirun, jobs started with
+``&``) take it one at a time, first failure first (:mod:`._arbiter`); one waiting for it
+serves its session on its socket meanwhile.
+"""
 
 import os
 import sys
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Optional
 
-from . import _notice
+from . import _arbiter, _cleanup, _notice, _registry
 from ._session import Session, SessionError
-from ._terminal import stdin_fd
+from ._terminal import StreamsOn, Terminal, console_terminal, stdin_fd
 
 _MISSING = object()
 
@@ -101,17 +106,139 @@ def preflight(session: Session) -> None:
         raise SessionError("console mode needs a terminal, but stdin is closed; set IPDB_MODE=socket or web")
 
 
-def run(session: Session) -> None:
+# The dispatch lets run() print the header and the traceback: a process waiting for the
+# terminal prints one line instead, and the rest when the terminal is its own.
+ANNOUNCES = True
+
+
+def _nothing() -> None:
+    pass
+
+
+def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
     preflight(session)
+    terminal = console_terminal()
+    if terminal is None:  # commands from a pipe or a file: no terminal to share
+        announce()
+        _debug(session, _nothing)
+        return
+    hold: Optional[_Holding] = None
+    tracing = False
+    try:
+        ticket, go = _arbiter.wait_for_turn(session, terminal)
+        if not go:
+            return  # a socket client debugged it to the end while it waited
+        hold = _Holding(session, terminal, ticket)
+        announce()
+        hold.start()
+        tracing = _debug(session, hold.close)
+    finally:
+        if hold is None:
+            terminal.close()
+        elif not tracing:
+            hold.close()
+
+
+class _Holding:
+    """What a process holds while its session is on the terminal: its place in the
+    queue, a record for ``pydebug-hook ls`` (mode console, endpoint the terminal), the
+    terminal's settings, and, for a worker whose stdin is /dev/null, streams on the
+    terminal.  :meth:`close` gives everything back, at the end of the session or on
+    SIGTERM/SIGHUP (then with one line on the terminal, which is left in the state it
+    was in before the session: the debugger may have switched it to raw mode)."""
+
+    def __init__(self, session: Session, terminal: Terminal, ticket: Optional[_arbiter.Ticket]) -> None:
+        self.session = session
+        self.terminal = terminal
+        self.ticket = ticket
+        self.streams = StreamsOn(terminal)
+        self.registration: Optional[_registry.Registration] = None
+        self.modes: Any = None
+        self.closed = False
+        self.pid = os.getpid()
+        self._key: Optional[int] = None
+
+    def start(self) -> None:
+        try:
+            import termios
+
+            self.modes = termios.tcgetattr(self.terminal.fd)
+        except Exception:
+            self.modes = None
+        self._key = _cleanup.add(self.close, forget=self._forget)
+        try:
+            self.registration = _registry.register(self.session, self.terminal.name)
+            self.registration.update(state="console")
+        except (OSError, SessionError):
+            pass  # only `ls` misses it
+        self.streams.__enter__()
+
+    def close(self) -> None:
+        if self.closed or os.getpid() != self.pid:
+            return
+        self.closed = True
+        signum = _cleanup.ending_signal()
+        if signum is not None:
+            self._restore_terminal()
+            _notice.write("\n")
+            _notice.say(f"rank {self.session.rank.rank}: {_cleanup.signal_name(signum)} received: the debug session ends with the process")
+        self.streams.__exit__(None, None, None)
+        if self.registration is not None:
+            self.registration.remove()
+        if self.ticket is not None:
+            self.ticket.release()
+        self.terminal.close()
+        key, self._key = self._key, None
+        if key is not None:
+            _cleanup.done(key)
+
+    def _restore_terminal(self) -> None:
+        if self.modes is None:
+            return
+        try:
+            import termios
+
+            termios.tcsetattr(self.terminal.fd, termios.TCSANOW, self.modes)
+        except Exception:
+            pass  # a terminal that hung up
+
+    def _forget(self) -> None:
+        self.closed = True
+        if self.ticket is not None:
+            self.ticket._forget()
+
+
+def _release_when_done(debugger: Any, release: Callable[[], None]) -> None:
+    """A live breakpoint's session ends when its debugger stops tracing: ``c`` with no
+    breakpoint left, or ``q``; that is when the terminal goes to the next in line."""
+    set_continue, set_quit = debugger.set_continue, debugger.set_quit
+
+    def continue_() -> None:
+        set_continue()
+        if not debugger.breaks:
+            release()
+
+    def quit_() -> None:
+        set_quit()
+        release()
+
+    debugger.set_continue, debugger.set_quit = continue_, quit_
+
+
+def _debug(session: Session, release: Callable[[], None]) -> bool:
+    """The session; True when it goes on as a live breakpoint in the program's tracing
+    (*release* is then called when it ends)."""
     debugger = make_debugger()
     hooks = sys.excepthook, sys.displayhook
     try:
         if session.is_breakpoint:
+            _release_when_done(debugger, release)
             debugger.set_trace(session.frame)
-            return
+            return True
         if session.tb is None:
             raise SessionError("nothing to debug: the exception has no traceback")
         debugger.reset()
         debugger.interaction(None, session.tb)
+        return False
     finally:
         sys.excepthook, sys.displayhook = hooks

@@ -115,11 +115,13 @@ def print_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -
 
 
 def resolve_mode(mode: str) -> str:
+    """``auto``: console when the process has a terminal it can read without being
+    stopped (a background job of an interactive shell cannot: socket), else socket."""
     if mode != "auto":
         return mode
-    from ._terminal import stdin_is_terminal
+    from ._terminal import console_possible
 
-    return "console" if stdin_is_terminal() else "socket"
+    return "console" if console_possible() else "socket"
 
 
 def _mode_module(session: Session):
@@ -143,8 +145,15 @@ def _preflight(session: Session) -> None:
         check(session)
 
 
-def _run(session: Session) -> None:
-    _mode_module(session).run(session)
+def _run(session: Session, announce: Callable[[], None]) -> None:
+    """*announce* prints the header and the traceback: before the session, or, for a
+    mode that waits for its turn on a shared terminal, when the turn comes."""
+    mode = _mode_module(session)
+    if getattr(mode, "ANNOUNCES", False):
+        mode.run(session, announce)
+    else:
+        announce()
+        mode.run(session)
 
 
 def handle(
@@ -189,6 +198,19 @@ def handle(
         return False
 
     reported = False
+    job = None
+
+    def announce(outcome: Optional[str] = None) -> None:
+        nonlocal reported
+        if reported:
+            return
+        _notice.write(session.header(outcome))
+        reported = True
+        if report is not None:
+            report()
+        elif frame is None:
+            print_traceback(exc, tb)
+
     try:
         _mark(exc)
         session = Session(
@@ -202,14 +224,19 @@ def handle(
             child=child,
             job_id=_rank.job_id(),
         )
-        _preflight(session)
-        _notice.write(session.header())
-        reported = True
-        if report is not None:
-            report()
-        elif frame is None:
-            print_traceback(exc, tb)
-        _run(session)
+        from . import _job
+
+        job = _job.begin(session)  # root cause or consequence; the job's session files
+        if job is not None and job.root_ended:
+            announce(_job.ROOT_ENDED)
+        else:
+            _preflight(session)
+            restore_timeouts = _job.raise_pg_timeouts()
+            try:
+                _run(session, announce)
+            finally:
+                if frame is None:  # a live breakpoint keeps them, as torch's own does
+                    restore_timeouts()
     except SessionError as error:
         _notice.say(str(error))
     except Exception as error:
@@ -220,5 +247,9 @@ def handle(
                 report()
             else:
                 print_traceback(exc, tb)
+        if job is not None:
+            job.end()
         gate.leave()
+    if job is not None:
+        job.hold_exit()  # outside the gate: other threads' sessions may go on meanwhile
     return True

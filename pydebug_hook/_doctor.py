@@ -52,10 +52,13 @@ def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
 
     mode = resolve_mode(settings.mode)
     if mode == "console":
-        try:
-            return f"console on {os.ttyname(sys.stdin.fileno())}"
-        except (OSError, AttributeError, ValueError):
+        from ._terminal import console_terminal
+
+        terminal = console_terminal()
+        if terminal is None:
             return "console on stdin"
+        terminal.close()
+        return f"console on {terminal.name}"
     if mode == "socket":
         path = settings.socket_path.format(rank=info.rank, local_rank=info.local_rank, pid="<pid>")
         return f"socket at {path}"

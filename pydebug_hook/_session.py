@@ -79,7 +79,9 @@ class Session:
             parts.append(self.child.describe())
         return f"rank {r.rank}/{r.world_size} ({', '.join(parts)})"
 
-    def header(self) -> str:
+    def header(self, outcome: Optional[str] = None) -> str:
+        """The header line; *outcome* replaces ``-> MODE session`` when none opens."""
         what = self.summary if self.is_breakpoint else type(self.exc).__name__ if self.exc is not None else "traceback"
         label = f" [{self.label}]" if self.label else ""
-        return f"pydebug_hook: {what} on {self.where}{label} -> {self.mode} session\n"
+        end = f"({outcome})" if outcome else f"-> {self.mode} session"
+        return f"pydebug_hook: {what} on {self.where}{label} {end}\n"

@@ -10,7 +10,7 @@ console session instead.
 
 import os
 import shlex
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from . import _notice, _registry
 from . import _socket_server as states
@@ -83,8 +83,9 @@ def waiting_line(session: Session, path: str, target: str) -> str:
     quoted = shlex.quote(path)
     limit = session.settings.wait_timeout
     bound = f" for {limit:g}s" if limit is not None else ""
+    label = f" [{session.label}]" if session.label else ""
     return (
-        f"rank {session.rank.rank} (pid {session.pid}, {session.summary}) waits{bound} for a debugger on {quoted}"
+        f"rank {session.rank.rank} (pid {session.pid}, {session.summary}){label} waits{bound} for a debugger on {quoted}"
         f" -- attach with: nc -U {quoted}  or  pydebug-hook attach {target}"
     )
 
@@ -96,9 +97,11 @@ def _say_no_client(server: states.Server, result: str) -> None:
         _notice.say("interrupted (Ctrl-C) while waiting for a debugger; going on")
 
 
-def serve(session: Session, *, wake_fd: Optional[int] = None) -> str:
+def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional[Callable[[str, str], str]] = None) -> str:
     """Serve *session* on its socket until it ends (``"ended"``) or, with no client
     attached, *wake_fd* becomes readable (``"woken"``: socket and record are gone).
+    *announce(path, attach_target)* makes the one line printed when the socket is ready
+    (default: :func:`waiting_line`).
 
     A live breakpoint (``session.frame``) returns once its first client is attached and
     the debugger is armed: the session goes on in the program's trace callbacks and
@@ -113,7 +116,8 @@ def serve(session: Session, *, wake_fd: Optional[int] = None) -> str:
     handed_over = False
     try:
         server.start()
-        _notice.say(waiting_line(session, server.path, _attach_target(session, server.registration)))
+        line = announce or (lambda path, target: waiting_line(session, path, target))
+        _notice.say(line(server.path, _attach_target(session, server.registration)))
         result = server.wait_for_client()
         if result != states.ATTACHED:
             _say_no_client(server, result)

@@ -158,6 +158,9 @@ class Server:
         """Disconnect the client, remove socket and record; idempotent, signal-safe."""
         if self.closed:
             return
+        signum = _cleanup.ending_signal()
+        if signum is not None and self.channel.attached:  # the launcher tears the job down
+            self.channel.write(f"\npydebug_hook: {_cleanup.signal_name(signum)}: the process is being ended; the debug session is over\n")
         self.closed = True
         self.channel.drop()
         self.listener.close()

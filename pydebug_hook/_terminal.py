@@ -1,7 +1,31 @@
-"""Whether this process has a terminal a console session can use."""
+"""Which terminal a console session would use, and what it takes to use it.
+
+The terminal of a console session is the one on ``sys.stdin`` when stdin is a terminal.
+A process whose stdin is ``/dev/null`` may still have one: a multiprocessing child
+(multiprocessing replaces ``sys.stdin`` only, its descriptor 0 is still the terminal),
+or a job that a script started with ``&`` (without job control, the shell gives it
+``/dev/null``; its controlling terminal, ``/dev/tty``, is still there).  A process that
+ignores SIGHUP (``nohup``) is meant to outlive its terminal and is given none.  A pipe
+or a file on stdin is not a terminal: console mode then reads the debugger's commands
+from it, and ``auto`` picks socket mode.
+
+Processes that share a terminal (the workers of torchrun or mpirun, jobs started with
+``&``) are told apart from the rest by the terminal's device number (``st_rdev``): that
+is the key of the terminal queue (:mod:`._arbiter`).
+
+A background job of an interactive shell reads its controlling terminal at the price of
+being stopped (SIGTTIN): :meth:`Terminal.background` says when that would happen, and
+``auto`` then picks socket mode.  torchrun's workers are in sessions of their own, where
+the shared terminal is not their controlling terminal, and they read it freely.
+"""
 
 import os
+import stat
 import sys
+from dataclasses import dataclass
+from typing import Optional
+
+DEV_TTY = "/dev/tty"
 
 
 def stdin_fd() -> int:
@@ -17,9 +41,172 @@ def stdin_fd() -> int:
         return -1
 
 
-def stdin_is_terminal() -> bool:
-    fd = stdin_fd()
+def _is_tty(fd: int) -> bool:
     try:
         return fd >= 0 and os.isatty(fd)
     except OSError:
         return False
+
+
+def stdin_is_terminal() -> bool:
+    return _is_tty(stdin_fd())
+
+
+def _is_devnull(fd: int) -> bool:
+    try:
+        st, null = os.fstat(fd), os.stat(os.devnull)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == null.st_rdev
+
+
+def _name(fd: int) -> str:
+    try:
+        return os.ttyname(fd)
+    except OSError:
+        return DEV_TTY
+
+
+@dataclass
+class Terminal:
+    """A terminal a console session can use, and a descriptor open on it."""
+
+    fd: int
+    device: int  # st_rdev: the same for every process on this terminal
+    name: str  # /dev/pts/3
+    is_stdin: bool  # sys.stdin is on it: the session uses sys.stdin / sys.stdout as they are
+    owned: bool = False  # fd was opened here: close() closes it
+
+    def background(self) -> bool:
+        """Whether reading it would stop this process (SIGTTIN): it is our controlling
+        terminal and our process group is not its foreground group."""
+        try:
+            return os.tcgetpgrp(self.fd) != os.getpgrp()
+        except OSError:  # ENOTTY: not our controlling terminal, reading it stops nobody
+            return False
+
+    def close(self) -> None:
+        if self.owned and self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _terminal_on(fd: int, *, is_stdin: bool, owned: bool = False) -> Terminal:
+    return Terminal(fd, os.fstat(fd).st_rdev, _name(fd), is_stdin, owned)
+
+
+def _controlling_device() -> Optional[int]:
+    """The device number of our controlling terminal (``tty_nr`` in ``/proc/self/stat``):
+    ``/dev/tty`` itself has a device number of its own (5, 0), the same for every
+    terminal, so it cannot be the key that processes on one terminal share."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            data = f.read()
+        tty_nr = int(data[data.rfind(b")") + 2 :].split()[4])
+    except (OSError, ValueError, IndexError):
+        return None
+    if tty_nr == 0:
+        return None
+    # The kernel's encoding (new_encode_dev): minor's low byte, major, minor's high bits.
+    major, minor = (tty_nr >> 8) & 0xFFF, (tty_nr & 0xFF) | ((tty_nr >> 12) & 0xFFF00)
+    return os.makedev(major, minor)
+
+
+def _name_of(device: int) -> str:
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd) and os.fstat(fd).st_rdev == device:
+                return os.ttyname(fd)
+        except OSError:
+            continue
+    if os.major(device) in range(136, 144):  # Unix98 pseudo-terminals
+        return f"/dev/pts/{(os.major(device) - 136) * 256 + os.minor(device)}"
+    return DEV_TTY
+
+
+def _ignores_hangup() -> bool:
+    import signal
+
+    try:
+        return signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    except (AttributeError, ValueError):
+        return False
+
+
+def console_terminal() -> Optional[Terminal]:
+    """The terminal a console session of this process would use, or None.
+
+    Close the result when done (it may hold a descriptor opened on ``/dev/tty``).
+    """
+    fd = stdin_fd()
+    if _is_tty(fd):
+        return _terminal_on(fd, is_stdin=True)
+    if fd < 0 or not _is_devnull(fd):
+        # Closed on purpose (`<&-`), or a pipe or a file: the user gave the session its
+        # input.
+        return None
+    # stdin is /dev/null: the terminal the process was started from, if it still has
+    # one: its descriptor 0 (multiprocessing replaces only sys.stdin in its children),
+    # else its controlling terminal (the shell gives `&` jobs /dev/null without job
+    # control), unless it ignores SIGHUP (nohup: meant to outlive the terminal).
+    if fd != 0 and _is_tty(0):
+        return _terminal_on(0, is_stdin=False)
+    if _ignores_hangup():
+        return None
+    try:
+        tty = os.open(DEV_TTY, os.O_RDWR | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # no controlling terminal (ENXIO): a daemon, a batch job, a new session
+        return None
+    device = _controlling_device()
+    if device is None:
+        os.close(tty)
+        return None
+    return Terminal(tty, device, _name_of(device), is_stdin=False, owned=True)
+
+
+def console_possible() -> bool:
+    """What ``auto`` asks: a terminal a console session can read without being stopped."""
+    terminal = console_terminal()
+    if terminal is None:
+        return False
+    try:
+        return not terminal.background()
+    finally:
+        terminal.close()
+
+
+class StreamsOn:
+    """``sys.stdin`` / ``sys.stdout`` on *terminal* for the duration of a console
+    session when stdin is not that terminal (a worker whose stdin is /dev/null); the
+    program's own streams are put back afterwards, untouched."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+        self.saved = None
+        self.opened = []
+
+    def __enter__(self) -> "StreamsOn":
+        if self.terminal.is_stdin:
+            return self
+        self.saved = (sys.stdin, sys.stdout)
+        fd = self.terminal.fd
+        reader = open(fd, "r", encoding="utf-8", errors="replace", closefd=False)
+        writer = open(fd, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1)
+        self.opened = [reader, writer]
+        sys.stdin, sys.stdout = reader, writer
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is None:
+            return
+        sys.stdin, sys.stdout = self.saved
+        self.saved = None
+        for stream in self.opened:
+            try:
+                stream.close()
+            except Exception:
+                pass
+        self.opened = []

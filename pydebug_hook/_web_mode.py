@@ -153,7 +153,8 @@ class _Serving:
 
 
 def _line(session: Session, url: str, port: int, first: int, loopback: bool, bound: str) -> str:
-    line = f"{session.summary} on {session.where}: web debugger at {url}"
+    label = f" [{session.label}]" if session.label else ""
+    line = f"{session.summary} on {session.where}{label}: web debugger at {url}"
     if port != first:
         line += f" (port {first} was busy)"
     if loopback:

@@ -1,0 +1,103 @@
+"""Files that say "I am still here" by being ``flock``-ed for as long as their owner is.
+
+Why ``flock``: whoever waits for an owner blocks in the kernel (no polling, no CPU), and
+the lock goes away with the owner however it ends, SIGKILL included, so a crash never
+leaves anybody waiting.  A file is locked before it becomes visible (written under a
+hidden name, locked, renamed), so a listed file is either held or left over by an owner
+that died; the owner removes it before letting go of the lock, so a file found unlocked
+and still there is a leftover, and is removed by whoever finds it.
+"""
+
+import fcntl
+import os
+from pathlib import Path
+from typing import Optional
+
+O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def mkdir(directory: Path) -> None:
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        pass
+
+
+def unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def create_held(directory: Path, name: str, content: bytes, tries: int = 5) -> Optional[int]:
+    """Create ``directory/name`` with *content*, exclusively locked; the descriptor that
+    holds the lock (close it, after unlinking the file, to let go).  None if the
+    directory kept disappearing (its last user removes it) or the name exists."""
+    for _ in range(tries):
+        mkdir(directory)
+        hidden = directory / f".new-{os.urandom(6).hex()}"
+        try:
+            fd = os.open(hidden, os.O_RDWR | os.O_CREAT | os.O_EXCL | O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, content)
+            if os.path.lexists(directory / name):
+                raise FileExistsError(str(directory / name))
+            os.rename(hidden, directory / name)
+        except FileNotFoundError:
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            unlink(hidden)
+            raise
+        return fd
+    return None
+
+
+def released(path: Path, blocking: bool) -> bool:
+    """Whether the owner of *path* has let go of it (waiting for that when *blocking*).
+    A leftover of a dead owner is removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        if same_file(fd, path):
+            unlink(path)
+        return True
+    finally:
+        os.close(fd)
+
+
+def let_go(path: Path, fd: int) -> None:
+    """The owner's end: remove *path*, then release its lock (in that order, so that a
+    waiter finds it gone rather than left over)."""
+    unlink(path)
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def close_quietly(fd: int) -> None:
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
