@@ -107,7 +107,9 @@ def run(session: Session) -> None:
     hooks = sys.excepthook, sys.displayhook
     try:
         if session.is_breakpoint:
-            debugger.set_trace(session.frame)
+            from ._breakpoint import arm_console
+
+            arm_console(debugger, session.frame)  # the last call: from here on, calls are traced
             return
         if session.tb is None:
             raise SessionError("nothing to debug: the exception has no traceback")
