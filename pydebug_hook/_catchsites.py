@@ -1,15 +1,15 @@
 """The places where frameworks catch a worker's exception before any excepthook sees
-it, patched so that the dispatch runs first, in the worker, on the live traceback.
+it, patched so that the dispatch runs first, in the worker, on the live traceback:
 
-=============================  ===================================================  ==========================================
-framework                      where the exception is caught                        what is patched
-=============================  ===================================================  ==========================================
-``multiprocessing.Process``    ``BaseProcess._bootstrap`` prints "Process X:", 1    ``_bootstrap``: ``self.run`` watched
-``multiprocessing.Pool``       ``pool.worker`` -> ``ExceptionWithTraceback(e, tb)``  that class: its ``__init__`` debugs first
-``ProcessPoolExecutor``        ``_process_worker`` -> ``_ExceptionWithTraceback``    the same
-DataLoader workers             ``_worker_loop`` -> ``ExceptionWrapper(where=...)``    that name in ``torch.utils.data._utils.worker``
-``torch.multiprocessing``      ``spawn._wrap`` writes the text to a file, exit 1    ``_wrap`` (same module and qualified name)
-=============================  ===================================================  ==========================================
+- ``multiprocessing.Process``: ``BaseProcess._bootstrap`` prints "Process X:" and exits
+  with 1; patched: ``_bootstrap`` watches ``self.run()`` for that call.
+- ``multiprocessing.Pool``: ``pool.worker`` wraps it in ``ExceptionWithTraceback`` for
+  the parent; patched: that class, whose ``__init__`` now debugs first.
+- ``ProcessPoolExecutor``: ``_process_worker`` and ``_ExceptionWithTraceback``; the same.
+- DataLoader workers: ``_worker_loop`` wraps it in ``ExceptionWrapper(where=...)``;
+  patched: that name in ``torch.utils.data._utils.worker``.
+- ``torch.multiprocessing.spawn``: ``_wrap`` writes its text to a file and exits with 1;
+  patched: ``_wrap`` itself (same module and qualified name: a spawned child unpickles it).
 
 Each patch first checks the shape it was written for (names, arguments); when a version
 of the framework differs, the patch steps aside and the framework runs untouched

@@ -44,7 +44,7 @@ def _worker_id(process: Any, kind: str) -> Optional[int]:
         # torch's own numbering ("in DataLoader worker process 1"); set by the worker
         # loop before it runs any user code.
         worker = sys.modules.get("torch.utils.data._utils.worker")
-        info = getattr(worker, "_worker_info", None)
+        info = worker.get_worker_info() if worker is not None else None
         wid = getattr(info, "id", None)
         return wid if isinstance(wid, int) else None
     if kind == "spawn":

@@ -14,6 +14,7 @@ import textwrap
 import pytest
 from helpers import run, wait_for, write_script
 from sockets import Program, Raw
+from web_client import Watched, WebSocket, frame_data, free_port_block, port_of, refused
 from workers import TAG, check_as_before, debug_worker, framework_noise, without_tool
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/nc"), reason="needs netcat-openbsd (scripts/test.sh installs it)")
@@ -246,3 +247,18 @@ def test_uninstall_restores_the_frameworks(python, env, tmp_path):
     """
     out = run([python, str(write_script(tmp_path, source))], env)
     assert out.stdout.split() == ["True", "True"], out.stderr
+
+
+def test_web_mode_worker_port_does_not_collide_with_the_parent(procs, python, env, tmp_path):
+    """Web mode: rank r's worker N listens on IPDB_WEB_PORT + r + world_size * (N + 1)."""
+    base = free_port_block()
+    script = write_script(tmp_path, textwrap.dedent(PROCESS.format(method="fork")))
+    prog = Watched(procs.popen([python, str(script)], dict(env, IPDB_DEBUG="1", IPDB_MODE="web", IPDB_WEB_PORT=str(base))))
+    port = port_of(prog.url())
+    assert port == base + 2  # rank 0 of 1, worker 1
+    assert f"process worker 1 of pid {prog.proc.pid}" in prog.wait_err("web debugger at")
+    assert "secret = 21" in frame_data(port)["locals"]
+    WebSocket(port).send("q\n")
+    assert prog.finish() == 0
+    assert prog.stdout == "exitcode 1\n"
+    assert refused(port)

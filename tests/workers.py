@@ -24,7 +24,7 @@ def framework_noise(text: str) -> str:
     """*text* without what differs from run to run for reasons of the framework's own:
     torch.multiprocessing.spawn logs the pid of a sibling it terminates; the line of
     Future.result() that raises."""
-    lines = (line for line in text.splitlines(keepends=True) if not line.startswith("Terminating process "))
+    lines = (line for line in text.splitlines(keepends=True) if "Terminating process " not in line)
     return _FUTURE_RESULT.sub(r"\1N\2", "".join(lines))
 
 
