@@ -262,3 +262,35 @@ def test_web_mode_worker_port_does_not_collide_with_the_parent(procs, python, en
     assert prog.finish() == 0
     assert prog.stdout == "exitcode 1\n"
     assert refused(port)
+
+
+@pytest.mark.parametrize("mode", ["socket", "web"])
+def test_a_signal_disposition_set_outside_python_survives_a_session(python, env, tmp_path, mode):
+    """torch's DataLoader workers end quietly on their parent's SIGTERM through a C
+    handler that Python does not know of (getsignal() says SIG_DFL). A session in such a
+    worker must leave it in place: Python could not put it back, and the parent would
+    report its worker "killed by signal" at exit. Here the disposition set behind
+    Python's back is SIG_IGN, read from the kernel before and after the session."""
+    source = """
+    import ctypes, signal
+    from pydebug_hook import Debugger
+
+    libc = ctypes.CDLL(None)
+    libc.signal.restype = ctypes.c_void_p
+    libc.signal(signal.SIGTERM, ctypes.c_void_p(1))  # SIG_IGN, behind Python's back
+
+    def ignored():
+        for line in open("/proc/self/status"):
+            if line.startswith("SigIgn:"):
+                return int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1
+
+    print("before", ignored(), signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        Debugger.post_mortem()
+    print("after", ignored(), flush=True)
+    """
+    extra = {"IPDB_WEB_PORT": str(free_port_block())} if mode == "web" else {}
+    out = run([python, str(write_script(tmp_path, source))], dict(env, IPDB_MODE=mode, IPDB_WAIT_TIMEOUT="0", **extra))
+    assert out.stdout == "before 1 True\nafter 1\n", out.stderr

@@ -43,11 +43,15 @@ def work(index, done):
     secret = index * 10
     if index == 1:
         done.wait(30)  # process 0 has finished: torch has nobody to terminate
-        raise ValueError(f"process {index} fails")
+        raise ValueError(f"process {{index}} fails")
     done.set()
 
 if __name__ == "__main__":
-    mp.spawn(work, args=(mp.get_context("spawn").Event(),), nprocs=2)
+    done = mp.get_context("{method}").Event()
+    if "{method}" == "spawn":
+        mp.spawn(work, args=(done,), nprocs=2)
+    else:
+        mp.start_processes(work, args=(done,), nprocs=2, start_method="{method}")
 """
 
 
@@ -58,7 +62,7 @@ def quiet_env(env):
     return dict(env, PYTHONWARNINGS="ignore")
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_dataloader_worker(procs, python, quiet_env, tmp_path, method):
     prog = Program(procs, python, quiet_env, tmp_path, source=DATALOADER.format(method=method))
     # Index i goes to worker i % 2: worker 1 gets index 5.
@@ -70,8 +74,10 @@ def test_dataloader_worker(procs, python, quiet_env, tmp_path, method):
     check_as_before(debugged, baseline, quiet_env)
 
 
-def test_torch_multiprocessing_spawn(procs, python, quiet_env, tmp_path):
-    prog = Program(procs, python, quiet_env, tmp_path, source=SPAWN)
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_torch_multiprocessing_spawn(procs, python, quiet_env, tmp_path, method):
+    """torch.multiprocessing.spawn, and start_processes with another start method."""
+    prog = Program(procs, python, quiet_env, tmp_path, source=SPAWN.format(method=method))
     debugged = debug_worker(prog, python, "spawn", "secret", "10", 'raise ValueError(f"process {index} fails")', worker=1)
     baseline = without_tool(python, prog, quiet_env)
     assert "torch.multiprocessing.spawn.ProcessRaisedException" in baseline.stderr
@@ -85,7 +91,7 @@ def test_debugging_off_nothing_changes(python, quiet_env, tmp_path):
     the package's hooks (there is no torch without the package in the bare venv)."""
     off = "from pydebug_hook import Debugger\nDebugger.debug_flag = False\n"
     same_lines = "import os\nimport sys\n"
-    for name, source in (("dataloader", DATALOADER.format(method="fork")), ("spawn", SPAWN)):
+    for name, source in (("dataloader", DATALOADER.format(method="fork")), ("spawn", SPAWN.format(method="spawn"))):
         plain_dir, off_dir = tmp_path / f"plain-{name}", tmp_path / f"off-{name}"
         plain_dir.mkdir()
         off_dir.mkdir()

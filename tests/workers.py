@@ -15,17 +15,19 @@ def cli(python: str) -> List[str]:
     return [python, "-m", "pydebug_hook"]
 
 
-# Future.result() raises from one line when the result was there at once, from another
-# after waiting: that depends on timing, not on us.
-_FUTURE_RESULT = re.compile(r'(futures/_base\.py", line )\d+(, in result)')
+# Frames whose line depends on timing, not on us: Future.result() raises from one line
+# when the result was there at once, from another after waiting; the DataLoader's
+# _next_data() from one line when the failed item arrived before it was due, from
+# another when it came when due.
+_TIMING_LINES = re.compile(r'((?:futures/_base\.py", line )\d+(?=, in result)|(?:data/dataloader\.py", line )\d+(?=, in _next_data))')
 
 
 def framework_noise(text: str) -> str:
     """*text* without what differs from run to run for reasons of the framework's own:
-    torch.multiprocessing.spawn logs the pid of a sibling it terminates; the line of
-    Future.result() that raises."""
+    torch.multiprocessing.spawn logs the pid of a sibling it terminates; the lines of
+    the frames above."""
     lines = (line for line in text.splitlines(keepends=True) if "Terminating process " not in line)
-    return _FUTURE_RESULT.sub(r"\1N\2", "".join(lines))
+    return _TIMING_LINES.sub(lambda m: m.group(1).rstrip("0123456789") + "N", "".join(lines))
 
 
 class Debugged:
