@@ -49,17 +49,26 @@ def selected(ranks: Ranks) -> bool:
     return detect().rank in wanted
 
 
-def arm_console(debugger: Any, frame: Any) -> None:
+def arm_console(debugger: Any, frame: Any, take_turns: bool = True) -> None:
     """Start tracing so that *debugger* stops next in the user's *frame* (on Python 3.13+,
     on the ``breakpoint()`` line itself, as pdb does there; before, on the next line).
 
-    Each stop takes the process's session gate while its prompt is up: the gate is
-    released once the breakpoint is armed, and a thread failing meanwhile must not
-    open a second prompt on the same terminal.  Must be the caller's last call: from
-    here on, calls in this thread are traced.
+    With *take_turns*, each stop takes the process's session gate while its prompt is
+    up: the gate is released once the breakpoint is armed, and a thread failing
+    meanwhile must not open a second prompt on the same terminal.  (Not wanted where
+    the caller keeps the terminal for the breakpoint until ``c`` or ``q`` by other
+    means: a thread holding the gate while it waits for that terminal would keep the
+    breakpoint from ever stopping again.)  Must be the caller's last call: from here
+    on, calls in this thread are traced.
     """
     skip = set(getattr(debugger, "skip", None) or ())
     debugger.skip = skip | set(OUR_MODULES)
+    if take_turns:
+        _take_turns(debugger)
+    debugger.set_trace(frame)
+
+
+def _take_turns(debugger: Any) -> None:
     interaction = debugger.interaction
 
     def interaction_in_turn(*args: Any, **kwargs: Any) -> Any:
@@ -74,5 +83,4 @@ def arm_console(debugger: Any, frame: Any) -> None:
                 gate.leave()
 
     debugger.interaction = interaction_in_turn
-    debugger.set_trace(frame)
 
