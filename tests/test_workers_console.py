@@ -102,7 +102,7 @@ def test_sibling_workers_failing_together_take_turns(procs, python, env, tmp_pat
     for turn in range(2):
         if turn:
             child.sendline("q")
-            child.expect(r"work\(\)")  # the next worker's session starts on the terminal
+            child.expect(r"worker \d of pid \d+\)[^\n]*-> console session")  # the next one's turn
         child.expect(PROMPT)
         seen.append(command(child, "p secret"))
     assert sorted(int(re.search(r"\b(100|200)\b", s).group(1)) for s in seen) == [100, 200]
