@@ -43,9 +43,13 @@ def set_trace(*args: Any, ranks: Union[int, Iterable[int], None] = None, frame: 
     """A live breakpoint at the caller, through the configured mode; ``c`` resumes.
 
     Usable as ``PYTHONBREAKPOINT=pydebug_hook.set_trace`` (``breakpoint()``'s arguments
-    are accepted and ignored).  With *ranks*, only those ranks stop.
+    are accepted and ignored).  With *ranks*, only those ranks stop; without it, those
+    of ``IPDB_BREAKPOINT_RANKS`` (every rank when unset).  In a worker process the
+    session gets the worker's own endpoint, as a post-mortem would.
     """
-    if not _rank_selected(ranks):
+    from ._breakpoint import selected
+
+    if not selected(ranks):
         return
     target = frame if frame is not None else sys._getframe(1)
     _dispatch.handle(None, None, origin="breakpoint", force=True, frame=target)
@@ -102,7 +106,8 @@ class Debugger(metaclass=_DebuggerMeta):
 
     @staticmethod
     def set_trace(ranks: Union[int, Iterable[int], None] = None) -> None:
-        """A live breakpoint at the caller on the listed ranks (all when None)."""
+        """A live breakpoint at the caller on the listed ranks (None: those of
+        ``IPDB_BREAKPOINT_RANKS``, every rank when it is unset)."""
         set_trace(ranks=ranks, frame=sys._getframe(1))
 
     @staticmethod

@@ -97,6 +97,27 @@ def _on_signal(signum: int, frame: object) -> None:
         os.kill(os.getpid(), signum)
 
 
+def set_outside_python(signum: int) -> bool:
+    """Whether C code changed the disposition of *signum* after Python started.
+
+    ``signal.getsignal()`` reports what Python last set, not what is in place: torch's
+    DataLoader workers install a C handler for SIGTERM (it ends a worker quietly when
+    its parent terminates it at exit), and Python still says SIG_DFL.  Such a handler
+    could not be put back from Python, so it is left alone.  The kernel's view:
+    ``SigCgt`` / ``SigIgn`` in ``/proc/self/status`` (Linux).
+    """
+    if signal.getsignal(signum) is not signal.SIG_DFL:
+        return False  # Python's own (or None: set before Python started)
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith((b"SigCgt:", b"SigIgn:")) and int(line.split()[1], 16) >> (signum - 1) & 1:
+                    return True
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def _hook_signals() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
@@ -105,9 +126,9 @@ def _hook_signals() -> None:
             continue
         try:
             current = signal.getsignal(signum)
-            # Ignored stays ignored; a handler installed outside Python (None) could not
-            # be put back, so it is left in place.
-            if current in (signal.SIG_IGN, None):
+            # Ignored stays ignored; a handler installed outside Python (None, or set
+            # after Python started) could not be put back, so it is left in place.
+            if current in (signal.SIG_IGN, None) or set_outside_python(signum):
                 continue
             signal.signal(signum, _on_signal)
         except (ValueError, OSError):

@@ -232,8 +232,13 @@ def _debug(session: Session, release: Callable[[], None]) -> bool:
     hooks = sys.excepthook, sys.displayhook
     try:
         if session.is_breakpoint:
+            from ._breakpoint import arm_console
+
             _release_when_done(debugger, release)
-            debugger.set_trace(session.frame)
+            # The terminal stays ours until c/q (released above), so stops need not
+            # retake the process gate: a thread holding the gate while it waits for
+            # this terminal would otherwise deadlock with the breakpoint.
+            arm_console(debugger, session.frame, take_turns=False)  # the last call: from here on, calls are traced
             return True
         if session.tb is None:
             raise SessionError("nothing to debug: the exception has no traceback")

@@ -186,6 +186,10 @@ def handle(
         settings = _settings.current()
         if not (force or settings.enabled):
             return False
+        from . import _children
+
+        if not force and _children.told_debugged_in_child(exc):
+            return False  # the parent's report of a worker's failure debugged in the worker
         from . import _launcher
 
         if _launcher.is_launcher_failure(exc):
@@ -221,7 +225,7 @@ def handle(
             mode=resolve_mode(mode or settings.mode),
             origin=origin,
             frame=frame,
-            child=child,
+            child=child if child is not None else _children.current(),
             job_id=_rank.job_id(),
         )
         from . import _job

@@ -6,7 +6,7 @@ import site
 import sys
 from typing import Any, Dict, List
 
-from . import _bootstrap, _hooks, _rank, _settings
+from . import _bootstrap, _catchsites, _hooks, _rank, _settings
 from ._version import __version__
 
 
@@ -90,6 +90,7 @@ def report() -> Dict[str, Any]:
         "rank": {"rank": info.rank, "local_rank": info.local_rank, "world_size": info.world_size, "source": info.source},
         "job_id": _rank.job_id(),
         "session_would_go_to": _destination(settings, info),
+        "worker_patches": _catchsites.survey(),
     }
 
 
@@ -125,5 +126,9 @@ def main(as_json: bool = False) -> int:
         f"job id            {r['job_id'] or '-'}",
         f"a session goes to {r['session_would_go_to']}",
     ]
+    # Each patch either applies or steps aside (the framework then runs untouched).
+    width = max(len(name) for name in r["worker_patches"])
+    for index, (name, what) in enumerate(r["worker_patches"].items()):
+        lines.append(f"{'worker patches' if index == 0 else '':17s} {name:{width}s}  {what}")
     print("\n".join(lines))
     return 0

@@ -24,7 +24,7 @@ import threading
 import traceback
 from typing import Any, Dict, List, Optional
 
-from . import _notice, _registry
+from . import _cleanup, _notice, _registry
 from ._session import Session, SessionError
 
 PORT_TRIES = 100
@@ -110,6 +110,10 @@ class _Serving:
             if signum is None:
                 continue
             try:
+                # A handler C code installed (torch's DataLoader workers have one for
+                # SIGTERM) could not be put back from Python: leave it in place.
+                if signal.getsignal(signum) is None or _cleanup.set_outside_python(signum):
+                    continue
                 self._previous[signum] = signal.signal(signum, self._on_signal)
             except (ValueError, OSError):
                 pass
