@@ -33,7 +33,6 @@ from helpers import PROMPT, TRACEBACK, command, header_lines, run, wait_for
 from sockets import Raw
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow, pytest.mark.timeout(240)]
-pytest.importorskip("torch")
 
 
 @pytest.fixture
