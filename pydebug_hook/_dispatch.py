@@ -255,5 +255,8 @@ def handle(
             job.end()
         gate.leave()
     if job is not None:
-        job.hold_exit()  # outside the gate: other threads' sessions may go on meanwhile
+        try:
+            job.hold_exit()  # outside the gate: other threads' sessions may go on meanwhile
+        except Exception as error:
+            _notice.say(f"could not wait for the job's other sessions: {_notice.describe_error(error)}")
     return True
