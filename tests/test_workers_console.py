@@ -2,25 +2,14 @@
 stdin by /dev/null, so its console session needs the terminal it was started from, and
 sibling workers failing together take turns on it.
 
-Which terminal a console session uses, and the turns, come from the distributed-jobs
-work (``_terminal.console_terminal``, the terminal queue); until that is in the
-installed package these tests are skipped.
+Which terminal a console session uses, and the turns, come from ``_terminal`` and the
+terminal queue (``_arbiter``), as for the ranks of a job.
 """
 
 import re
 import textwrap
 
-import pytest
 from helpers import PROMPT, command, finish, header_lines, transcript, write_script
-
-try:
-    from pydebug_hook import _terminal
-
-    HAVE_TERMINAL_CHOICE = hasattr(_terminal, "console_terminal")
-except ImportError:  # pragma: no cover - the package is installed for the suite
-    HAVE_TERMINAL_CHOICE = False
-
-pytestmark = pytest.mark.skipif(not HAVE_TERMINAL_CHOICE, reason="needs _terminal.console_terminal (distributed-jobs issue)")
 
 PROCESS = """
 import multiprocessing as mp
