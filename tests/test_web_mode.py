@@ -150,7 +150,8 @@ def test_token_required_when_forced_on_loopback(tmp_path, python, web_env, procs
     port = port_of(url)
     token = url.split("?token=", 1)[1]
     assert len(token) >= 20
-    for path in ("/", "/frame-data", "/static/bundle.min.js", "/?token=wrong", "/frame-data?token=" + token[:-1] + "x"):
+    tampered = token[:-1] + ("y" if token.endswith("x") else "x")  # never the token itself
+    for path in ("/", "/frame-data", "/static/bundle.min.js", "/?token=wrong", "/frame-data?token=" + tampered):
         assert request(port, path)[0] == 403, path
     assert request(port, "/frame-data", headers={"Cookie": f"pydebug_hook_{port}=wrong"})[0] == 403
     assert WebSocket(port).status == 403
