@@ -18,17 +18,15 @@ closed when the session ends.
 
 import os
 import secrets
-import signal
 import socket
 import threading
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 from . import _cleanup, _notice, _registry
 from ._session import Session, SessionError
 
 PORT_TRIES = 100
-_ENDING_SIGNALS = ("SIGTERM", "SIGHUP")
 _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off", "")
 
@@ -75,11 +73,10 @@ class _Serving:
         self.console: Any = None
         self.registration: Optional[_registry.Registration] = None
         self.url = ""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # finish() may run in a signal handler that interrupted finish()
         self._finished = False
         self._told: set = set()
-        self._previous: Dict[int, Any] = {}
-        self._signal: Optional[int] = None
+        self._cleanup_key: Optional[int] = None
 
     # -- events from the server thread (they must never raise) ---------------------
 
@@ -100,37 +97,6 @@ class _Serving:
         except Exception:
             pass
 
-    # -- signals -------------------------------------------------------------------
-
-    def catch_signals(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # only the main thread may set handlers; a stale record is pruned by `ls`
-        for name in _ENDING_SIGNALS:
-            signum = getattr(signal, name, None)
-            if signum is None:
-                continue
-            try:
-                # A handler C code installed (torch's DataLoader workers have one for
-                # SIGTERM) could not be put back from Python: leave it in place.
-                if signal.getsignal(signum) is None or _cleanup.set_outside_python(signum):
-                    continue
-                self._previous[signum] = signal.signal(signum, self._on_signal)
-            except (ValueError, OSError):
-                pass
-
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        self._signal = signum
-        if self.console is not None:
-            self.console.end("c\n", f"{signal.Signals(signum).name}: the session ends")
-
-    def _restore_signals(self) -> None:
-        for signum, previous in self._previous.items():
-            try:
-                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-            except (ValueError, OSError, TypeError):
-                pass
-        self._previous.clear()
-
     # -- the end -------------------------------------------------------------------
 
     def finish(self) -> None:
@@ -138,22 +104,31 @@ class _Serving:
             if self._finished:
                 return
             self._finished = True
+        signum = _cleanup.ending_signal()
         console = self.console
         if console is not None:
             try:
                 if console.clients and not console.closed:
-                    console.write("*** the session has ended; the program goes on ***\n")
+                    if signum is None:
+                        console.write("*** the session has ended; the program goes on ***\n")
+                    else:
+                        console.write(f"*** {_cleanup.signal_name(signum)}: the session ends with the process ***\n")
                     console.flush()
             except Exception:
                 pass
             console.close()
-            if console.end_reason and self._signal is None:
+            if console.end_reason and signum is None:
                 _notice.say(f"web session at {self.url} ended: {console.end_reason}")
         if self.registration is not None:
             self.registration.remove()
-        self._restore_signals()
-        if self._signal is not None:
-            signal.raise_signal(self._signal)  # the program ends as the signal would have ended it
+        key, self._cleanup_key = self._cleanup_key, None
+        if key is not None:
+            _cleanup.done(key)  # forgets it (finish is done) and puts the signal handlers back
+
+    def remove_at_end(self) -> None:
+        """However the program ends (SIGTERM/SIGHUP, exit), :meth:`finish` runs first; a
+        signal then ends the program as it would have (see :mod:`._cleanup`)."""
+        self._cleanup_key = _cleanup.add(self.finish)
 
 
 def _line(session: Session, url: str, port: int, first: int, loopback: bool, bound: str) -> str:
@@ -213,7 +188,7 @@ def run(session: Session) -> None:
                 f"whoever opens its URL runs any code as uid {os.geteuid()}. Keep the URL (it carries the token) private."
             )
         _notice.say(_line(session, serving.url, port, first, loopback, host))
-        serving.catch_signals()
+        serving.remove_at_end()
     except BaseException:
         serving.finish()
         raise
