@@ -30,19 +30,23 @@ class Settings:
     wait_timeout: Optional[float] = None  # seconds to wait for a client; None: forever
 
 
-def parse_flag(value: Optional[str]) -> bool:
-    """``IPDB_DEBUG`` semantics: on/off words, anything else warns and means off."""
+def parse_switch(name: str, value: Optional[str], when_bad: bool, meaning: str) -> bool:
+    """An on/off variable: ``1 true yes on`` / ``0 false no off`` or empty (unset: off);
+    anything else warns once (``...; <meaning>``) and gives *when_bad*."""
     if value is None:
         return False
     word = value.strip().lower()
     if word in _ON:
         return True
-    if word not in _OFF:
-        _notice.warn_once(
-            ("IPDB_DEBUG", value),
-            f"IPDB_DEBUG={value!r} is not one of 1/true/yes/on or 0/false/no/off; debugging stays off",
-        )
-    return False
+    if word in _OFF:
+        return False
+    _notice.warn_once((name, value), f"{name}={value!r} is not one of 1/true/yes/on or 0/false/no/off; {meaning}")
+    return when_bad
+
+
+def parse_flag(value: Optional[str]) -> bool:
+    """``IPDB_DEBUG`` semantics: on/off words, anything else warns and means off."""
+    return parse_switch("IPDB_DEBUG", value, False, "debugging stays off")
 
 
 def parse_mode(value: Optional[str], source: str = "IPDB_MODE") -> str:

@@ -27,8 +27,6 @@ from . import _cleanup, _notice, _registry
 from ._session import Session, SessionError
 
 PORT_TRIES = 100
-_ON = ("1", "true", "yes", "on")
-_OFF = ("0", "false", "no", "off", "")
 
 
 def base_port(session: Session) -> int:
@@ -43,16 +41,9 @@ def base_port(session: Session) -> int:
 def token_forced() -> bool:
     """``IPDB_WEB_TOKEN``: on requires the token on loopback too; a value that is neither
     on nor off warns once and requires it (a security setting fails closed)."""
-    value = os.environ.get("IPDB_WEB_TOKEN")
-    if value is None:
-        return False
-    word = value.strip().lower()
-    if word in _ON:
-        return True
-    if word in _OFF:
-        return False
-    _notice.warn_once(("IPDB_WEB_TOKEN", value), f"IPDB_WEB_TOKEN={value!r} is not one of 1/true/yes/on or 0/false/no/off; requiring the token")
-    return True
+    from ._settings import parse_switch
+
+    return parse_switch("IPDB_WEB_TOKEN", os.environ.get("IPDB_WEB_TOKEN"), True, "requiring the token")
 
 
 def _machine_names(hostname: str) -> List[str]:
