@@ -96,7 +96,7 @@ _OWN_FRAME_STAYS = sys.version_info < (3, 11)
 
 def _drop_own_frame(exc: BaseException, function: Callable[..., Any]) -> None:
     """Before a bare ``raise`` in *function*: its frame leaves the traceback the framework
-    prints (Python 3.11+ re-raises ``__traceback__``; 3.9 and 3.10 keep the frame)."""
+    prints (Python 3.11+ re-raises ``__traceback__``; 3.10 keeps the frame)."""
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame.f_code is getattr(function, "__code__", None):
         exc.__traceback__ = tb.tb_next

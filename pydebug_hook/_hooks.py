@@ -139,18 +139,10 @@ def _thread_hook_failed(caller: "Any") -> "Callable[[BaseException], bool]":
     return on_error
 
 
-def _threading_default(threading: "Any") -> "Callable[[Any], None]":
-    # threading.__excepthook__ exists from 3.10; on 3.9 the default is _thread's.
-    default = getattr(threading, "__excepthook__", None)
-    if default is None:
-        from _thread import _excepthook as default
-    return default
-
-
 def _threading_excepthook(args: "Any") -> None:
     import threading
 
-    default = _threading_default(threading)
+    default = threading.__excepthook__
     prev = _previous_threading_excepthook or default
     value = args.exc_value
     if not _active:
@@ -241,7 +233,7 @@ def uninstall() -> None:
         _previous_excepthook = None
     threading = sys.modules.get("threading")
     if threading is not None and threading.excepthook is _threading_excepthook:
-        threading.excepthook = _previous_threading_excepthook or _threading_default(threading)
+        threading.excepthook = _previous_threading_excepthook or threading.__excepthook__
         _previous_threading_excepthook = None
     from . import _patches, _postimport
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a fresh Debian machine and run the whole suite:
 # the full suite on Python 3.11 (torch 2.13.0 CPU, headless Chromium), and everything
-# that needs neither on 3.9 and 3.13.  Usage: ./scripts/test.sh [extra pytest args]
+# that needs neither on 3.10 and 3.13.  Usage: ./scripts/test.sh [extra pytest args]
 # PYDEBUG_HOOK_TEST_PYTHONS="3.11 3.12" picks other interpreters (the first runs all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ find_python() {  # $1 = 3.11 -> an interpreter of that version
   return 1
 }
 
-read -r -a versions <<<"${PYDEBUG_HOOK_TEST_PYTHONS:-3.11 3.9 3.13}"
+read -r -a versions <<<"${PYDEBUG_HOOK_TEST_PYTHONS:-3.11 3.10 3.13}"
 first=${versions[0]}
 
 # --- one wheel, built once, tested everywhere

@@ -107,7 +107,7 @@ class Raw:
                 raise AssertionError(f"timed out waiting for {text!r}; got {self.data!r}")
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not chunk:
                 raise AssertionError(f"connection closed while waiting for {text!r}; got {self.data!r}")
@@ -122,7 +122,7 @@ class Raw:
                 raise AssertionError(f"connection not closed; got {self.data!r}")
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not chunk:
                 rest, self.data = self.data, ""

@@ -124,7 +124,7 @@ def test_pth_runs_twice_without_harm(tmp_path, env, installed_python):
         site.addsitedir(sysconfig.get_paths()["purelib"])
         assert (sys.excepthook, threading.excepthook) == first
         assert _hooks._previous_excepthook is sys.__excepthook__
-        default = getattr(threading, "__excepthook__", None) or __import__("_thread")._excepthook  # 3.9
+        default = threading.__excepthook__
         assert _hooks._previous_threading_excepthook is default
         def inner():
             secret = 42
