@@ -48,17 +48,18 @@ def _startup_files() -> Dict[str, Any]:
 
 
 def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
-    from ._dispatch import resolve_mode
+    from . import _reach
 
-    mode = resolve_mode(settings.mode)
-    if mode == "console":
-        from ._terminal import console_terminal
-
-        terminal = console_terminal()
-        if terminal is None:
-            return "console on stdin"
-        terminal.close()
-        return f"console on {terminal.name}"
+    reach = _reach.survey()
+    try:
+        mode = _reach.resolve(settings.mode, reach)
+        if mode == _reach.UNATTENDED:
+            return f"no session: {reach.why_nobody()}"
+        if mode == "console":
+            terminal = reach.terminal if settings.mode == "auto" or reach.consoles else None
+            return f"console on {terminal.name}" if terminal is not None else "console on stdin"
+    finally:
+        reach.close()
     if mode == "socket":
         path = settings.socket_path.format(rank=info.rank, local_rank=info.local_rank, pid="<pid>")
         return f"socket at {path}"
