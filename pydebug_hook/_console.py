@@ -99,8 +99,8 @@ def _new_ipdb() -> Any:
 
 def _plain_off_terminal(debugger: Any) -> Any:
     """No colours where the debugger's output is not a terminal (a pipe, a file, a
-    socket) or ``NO_COLOR`` asks for none: escape codes would land there as text."""
-    if _isatty(debugger.stdout) and not os.environ.get("NO_COLOR"):
+    socket): escape codes would land there as text."""
+    if _isatty(debugger.stdout):
         return debugger
     try:
         if hasattr(debugger, "set_theme_name"):  # IPython 9

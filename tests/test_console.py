@@ -251,3 +251,11 @@ def test_header_and_traceback_go_to_stderr_and_to_the_terminal_of_the_session(tm
     shown = transcript(child)
     assert shown.count(TRACEBACK) == 1 and len(header_lines(shown)) == 1
     assert shown.index(TRACEBACK) < shown.index(PROMPT)
+
+
+def test_no_colours_into_a_piped_stdout(tmp_path, console_env, python):
+    """ipdb colours its listings on a terminal; into a pipe they would be escape codes."""
+    script = write_script(tmp_path, CRASH)
+    result = run([python, str(script)], console_env, input="p secret\nl\n", timeout=60)
+    assert "42" in result.stdout and "return 10 / (n - n)" in result.stdout
+    assert "\x1b" not in result.stdout, repr(result.stdout[:300])
