@@ -105,12 +105,23 @@ def main(as_json: bool = False) -> int:
         pth = "not found: this interpreter does not load pydebug_hook at start-up (use `pydebug-hook run` or sitecustomize)"
     else:
         pth = r["pth"] + ("" if r["pth_current"] else "  (outdated: reinstall pydebug-hook)")
-    if r["hook_active"]:
+    bad_flag = _settings.parse_switch_word(s["IPDB_DEBUG"]) is None
+    if r["hook_active"] and bad_flag and not s["enabled"]:
+        # The start-up line installs the hooks for any value but the off words, so that
+        # the warning about the value comes when an exception does.
+        active = f"yes, but debugging is off: IPDB_DEBUG={s['IPDB_DEBUG']!r} is not one of 1/true/yes/on"
+    elif r["hook_active"]:
         active = "yes"
     elif s["IPDB_DEBUG"] is None:
         active = "no (IPDB_DEBUG is unset)"
     else:
         active = f"no (IPDB_DEBUG={s['IPDB_DEBUG']!r})"
+    if s["enabled"]:
+        debugging = "on"
+    elif bad_flag:
+        debugging = f"off (IPDB_DEBUG={s['IPDB_DEBUG']!r} is not an on/off word: exceptions are reported, not debugged)"
+    else:
+        debugging = "off"
     rank = r["rank"]
     timeout = "forever" if s["wait_timeout"] is None else f"{s['wait_timeout']:g} s"
     lines = [
@@ -118,7 +129,7 @@ def main(as_json: bool = False) -> int:
         f"start-up file     {pth}",
         f"PEP 829 file      {r['start_file'] or 'not found'}",
         f"hook active here  {active}",
-        f"debugging         {'on' if s['enabled'] else 'off'}",
+        f"debugging         {debugging}",
         f"mode              {s['mode']}",
         f"socket path       {s['socket_path']}",
         f"web address       {s['web_host']}:{s['web_port']} + rank",

@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-m", dest="module", action="store_true", help="TARGET is a module name, as with python -m")
     run.add_argument("--mode", choices=["console", "web", "socket", "auto"], help="set IPDB_MODE for the program")
     run.add_argument("target", metavar="SCRIPT | MODULE")
-    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the program")
+    rest = run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the program")
+    rest.required = False  # argparse counts a REMAINDER positional as required: "required: ..., ARGS"
     run.set_defaults(func=_cmd_run)
 
     doctor = sub.add_parser("doctor", help="is the start-up hook active, what are the settings, where would a session go")
