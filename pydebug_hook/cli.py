@@ -20,6 +20,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return _doctor.main(as_json=args.json)
 
 
+def _cmd_sitecustomize(args: argparse.Namespace) -> int:
+    from . import _startup
+
+    return _startup.write_sitecustomize(args.directory, force=args.force)
+
+
 def _cmd_ls(args: argparse.Namespace) -> int:
     from . import _listing
 
@@ -57,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="is the start-up hook active, what are the settings, where would a session go")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.set_defaults(func=_cmd_doctor)
+
+    custom = sub.add_parser(
+        "sitecustomize",
+        help="write a sitecustomize.py that starts pydebug_hook, for installs whose .pth is not read (--target, PYTHONPATH, zipapps)",
+        description="Write DIR/sitecustomize.py: with DIR on PYTHONPATH, interpreters start pydebug_hook "
+        "(when IPDB_DEBUG is set) and then run the sitecustomize it shadows.",
+    )
+    custom.add_argument("directory", metavar="DIR", help="a directory on PYTHONPATH (a pip install --target directory will do)")
+    custom.add_argument("--force", action="store_true", help="replace a sitecustomize.py that is not pydebug_hook's")
+    custom.set_defaults(func=_cmd_sitecustomize)
 
     ls = sub.add_parser("ls", help="list waiting debug sessions, first failure first")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
