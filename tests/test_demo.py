@@ -1,12 +1,10 @@
 """``scripts/demo.sh`` on a fresh copy of the repository: it says what it does while it
 installs (a fresh clone waits for pip), then lands in ipdb at the raising line."""
 
-import os
 import shutil
-import sys
 
 import pytest
-from helpers import PROMPT, REPO, finish, transcript
+from helpers import PROMPT, REPO, base_python, finish, transcript
 
 pytestmark = pytest.mark.slow
 
@@ -16,8 +14,7 @@ _SKIP = shutil.ignore_patterns(".git", ".venv*", "dist", "build", "*.egg-info", 
 def test_demo_shows_progress_then_ipdb(tmp_path, env, procs):
     clone = tmp_path / "clone"
     shutil.copytree(REPO, clone, ignore=_SKIP)
-    base = os.path.join(sys.base_prefix, "bin", f"python{sys.version_info[0]}.{sys.version_info[1]}")
-    env["PYTHON"] = base
+    env["PYTHON"] = base_python()
     child = procs.spawn(["bash", str(clone / "scripts" / "demo.sh")], env, timeout=60)
     child.expect("== making a virtual environment in .venv-demo")
     child.expect(r"== installing pydebug-hook and its dependencies")

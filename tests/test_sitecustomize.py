@@ -5,7 +5,7 @@ chaining to the ``sitecustomize`` it shadows."""
 import os
 
 import pytest
-from helpers import REPO, TRACEBACK, header_lines, run, write_script
+from helpers import REPO, TRACEBACK, base_python, header_lines, run, write_script
 
 TEMPLATE = REPO / "sitecustomize_template"
 
@@ -169,19 +169,13 @@ def test_doctor_says_a_pth_outside_site_directories_is_not_read(env, bare_python
     assert no_site.returncode == 1 and "python -S imports no site module" in no_site.stdout
 
 
-def _base_python():
-    import sys
-
-    return os.path.join(sys.base_prefix, "bin", f"python{sys.version_info[0]}.{sys.version_info[1]}")
-
-
 def test_user_site_installs_are_skipped_by_minus_s_and_minus_i_and_doctor_says_so(tmp_path, env, wheel):
     """A `pip install --user` lives in the user site directory, which -s and -I leave
     out: there the start-up line is not read.  (A venv or system install's is.)"""
     import subprocess
     import sys
 
-    base = _base_python()
+    base = base_python()
     userbase = tmp_path / "userbase"
     user_site = subprocess.check_output([base, "-c", "import site; print(site.getusersitepackages())"],
                                         env=dict(env, PYTHONUSERBASE=str(userbase)), text=True).strip()
