@@ -269,7 +269,7 @@ def test_a_failing_pip_install_ends(tmp_path, debug_env, python):
 
 
 def test_doctor_says_where_a_session_would_go_without_anybody(tmp_path, debug_env, python):
-    result = run([python, "-m", "pydebug_hook", "doctor"], debug_env)
+    result = run([python, "-m", "pydebug_hook", "doctor"], debug_env, cwd=tmp_path)
     line = next(line for line in result.stdout.splitlines() if line.startswith("a session goes to"))
     assert line.startswith("a session goes to no session: stderr is a pipe opened by "), result.stdout
 

@@ -133,10 +133,10 @@ def test_the_wheel_ships_the_template_and_the_command_writes_it(tmp_path, env, b
     assert shipped.read_text() == (TEMPLATE / "sitecustomize.py").read_text()  # one text, two places
     env.update(PYTHONPATH=_pythonpath(fresh_target))
     cmd = [bare_python, "-m", "pydebug_hook", "sitecustomize", str(fresh_target)]
-    result = run(cmd, env)
+    result = run(cmd, env, cwd=tmp_path)  # not the repository: `-m` would import its source tree
     assert result.returncode == 0 and f"wrote {fresh_target / 'sitecustomize.py'}" in result.stdout, result.stderr
     assert (fresh_target / "sitecustomize.py").read_text() == shipped.read_text()
-    assert "already" in run(cmd, env).stdout
+    assert "already" in run(cmd, env, cwd=tmp_path).stdout
 
     script = write_script(tmp_path, CRASH)
     env.update(IPDB_DEBUG="1", IPDB_MODE="console")
@@ -146,26 +146,26 @@ def test_the_wheel_ships_the_template_and_the_command_writes_it(tmp_path, env, b
     other = tmp_path / "other"
     other.mkdir()
     (other / "sitecustomize.py").write_text("print('mine')\n")
-    refused = run([bare_python, "-m", "pydebug_hook", "sitecustomize", str(other)], env)
+    refused = run([bare_python, "-m", "pydebug_hook", "sitecustomize", str(other)], env, cwd=tmp_path)
     assert refused.returncode == 1 and "is not pydebug_hook's: left alone (--force replaces it)" in refused.stderr
     assert (other / "sitecustomize.py").read_text() == "print('mine')\n"
-    forced = run([bare_python, "-m", "pydebug_hook", "sitecustomize", "--force", str(other)], env)
+    forced = run([bare_python, "-m", "pydebug_hook", "sitecustomize", "--force", str(other)], env, cwd=tmp_path)
     assert forced.returncode == 0 and (other / "sitecustomize.py").read_text() == shipped.read_text()
 
 
-def test_doctor_says_a_pth_outside_site_directories_is_not_read(env, bare_python, fresh_target):
+def test_doctor_says_a_pth_outside_site_directories_is_not_read(tmp_path, env, bare_python, fresh_target):
     env.update(PYTHONPATH=_pythonpath(fresh_target))
     doctor = [bare_python, "-m", "pydebug_hook", "doctor"]
-    before = run(doctor, env)
+    before = run(doctor, env, cwd=tmp_path)  # not the repository: `-m` would import its source tree
     assert before.returncode == 1, before.stdout
     assert f"not read by this interpreter: {fresh_target} is not a site directory" in before.stdout
     assert f"pydebug-hook sitecustomize {fresh_target}" in before.stdout
     assert "pydebug_hook cannot start in this interpreter" in before.stdout
-    run([bare_python, "-m", "pydebug_hook", "sitecustomize", str(fresh_target)], env)
-    after = run(doctor, env)
+    run([bare_python, "-m", "pydebug_hook", "sitecustomize", str(fresh_target)], env, cwd=tmp_path)
+    after = run(doctor, env, cwd=tmp_path)
     assert after.returncode == 0, after.stdout
     assert _lines(after.stdout)["sitecustomize"] == str(fresh_target / "sitecustomize.py")
-    no_site = run([bare_python, "-S", "-m", "pydebug_hook", "doctor"], env)
+    no_site = run([bare_python, "-S", "-m", "pydebug_hook", "doctor"], env, cwd=tmp_path)
     assert no_site.returncode == 1 and "python -S imports no site module" in no_site.stdout
 
 
@@ -189,7 +189,7 @@ def test_user_site_installs_are_skipped_by_minus_s_and_minus_i_and_doctor_says_s
         skipped = run([base, flag, str(script)], env, input="p secret\n")
         assert header_lines(skipped.stderr) == [] and skipped.returncode == 1, flag
     env["PYTHONPATH"] = user_site  # so that -s can still import the package and tell why
-    doctor = run([base, "-s", "-m", "pydebug_hook", "doctor"], env)
+    doctor = run([base, "-s", "-m", "pydebug_hook", "doctor"], env, cwd=tmp_path)
     assert doctor.returncode == 1
     assert "not read by this interpreter: it is the user site directory, which python -s skips" in doctor.stdout
 
@@ -200,5 +200,5 @@ def test_minus_i_and_minus_s_do_not_matter_to_a_venv_install(tmp_path, env, pyth
     for flags in (["-I"], ["-s"], ["-E"]):
         result = run([python, *flags, str(script)], env, input="p secret\n")
         assert len(header_lines(result.stderr)) == 1 and "42" in result.stdout, flags
-    doctor = run([python, "-I", "-m", "pydebug_hook", "doctor"], env)
+    doctor = run([python, "-I", "-m", "pydebug_hook", "doctor"], env, cwd=tmp_path)
     assert doctor.returncode == 0 and "not read" not in doctor.stdout
