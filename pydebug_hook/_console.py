@@ -159,9 +159,10 @@ def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
         hold = _Holding(session, terminal, ticket)
         announce()
         if session.output_captured:
-            # The program's parent reads its output and knows nothing of a session:
-            # say so where the person is, and let Ctrl-C give the program back to it.
-            _notice.echo(f"{_notice.PREFIX}this process's output goes where nobody sees it (a parent captures it); "
+            # The program's parent reads its output and knows nothing of a session (or
+            # the output goes to /dev/null): say so where the person is, and let Ctrl-C
+            # give the program back.
+            _notice.echo(f"{_notice.PREFIX}this process's stderr is {session.output_captured}, where nobody sees it; "
                          "the session is on this terminal: q, c or Ctrl-C end it and the program goes on\n")
         hold.start()
         tracing = _debug(session, hold.close)

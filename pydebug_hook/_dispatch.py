@@ -228,7 +228,7 @@ def handle(
             # auto may have chosen the controlling terminal of a process whose stdin is
             # a pipe: the console must use that one (explicit console reads the pipe).
             terminal=reach.terminal if resolved == _reach.CONSOLE and (requested == "auto" or reach.consoles) else None,
-            output_captured=reach.captured,
+            output_captured=reach.stderr_what if reach.captured else None,
         )
         # Where stderr reaches nobody but the process runs on a terminal: the lines of
         # the session (header, traceback, waiting line) go there too.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from . import _launcher
+from ._notice import printable
 from ._terminal import (
     Terminal,
     console_terminal,
@@ -43,9 +44,10 @@ def _parent_of(pid: int) -> int:
 
 
 def _name_of(pid: int) -> str:
+    """A process's name, fit to print (any process may set its own to anything)."""
     try:
         with open(f"/proc/{pid}/comm", "rb") as f:
-            return f.read().strip().decode("utf-8", "replace")
+            return printable(f.read().rstrip(b"\n").decode("utf-8", "replace"))
     except OSError:
         return "?"
 

@@ -51,9 +51,9 @@ class Session:
     # The terminal a console session uses, when the dispatch chose it (auto); None: the
     # console looks for it itself.
     terminal: Optional[Terminal] = None
-    # Our output goes where no person sees it (a parent captures it): only the terminal
-    # tells, and Ctrl-C at the console prompt ends the session.
-    output_captured: bool = False
+    # Where our stderr goes when no person sees it there ("a pipe opened by python (pid
+    # 41)"): only the terminal tells, and Ctrl-C at the console prompt ends the session.
+    output_captured: Optional[str] = None
     failed_at: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)

@@ -129,6 +129,10 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
     """
     if not session.is_breakpoint and session.tb is None:
         raise SessionError("nothing to debug: the exception has no traceback")
+    try:
+        remove_stale_fallbacks()  # a listdir: microseconds on the way to the socket
+    except Exception:
+        pass
     listener, moved = open_listener(session)
     if moved:
         _notice.say(moved)
@@ -138,10 +142,6 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
         server.start()
         line = announce or (lambda path, target: waiting_line(session, path, target))
         _notice.say(line(server.path, _attach_target(session, server.registration)))
-        try:
-            remove_stale_fallbacks()  # while nobody is attached yet: it costs the client nothing
-        except Exception:
-            pass
         result = server.wait_for_client()
         if result != states.ATTACHED:
             _say_no_client(server, result)

@@ -112,7 +112,8 @@ def test_a_captured_child_on_a_terminal_tells_the_person_there_and_ctrl_c_ends_i
     parent = write_script(tmp_path, CAPTURING_PARENT, "parent.py")
     child = procs.spawn([python, str(parent), str(crash)], debug_env, preexec_fn=default_sigint)
     child.expect(r"ZeroDivisionError on rank 0/1 \(pid \d+, host [^)]+\) -> console session")
-    child.expect("a parent captures it")
+    child.expect(r"this process's stderr is a pipe opened by \S+ \(pid \d+\), where nobody sees it; "
+                 r"the session is on this terminal: q, c or Ctrl-C end it")
     child.expect(PROMPT)
     shown = transcript(child)
     assert shown.count(TRACEBACK) == 1 and "return 10 / (n - n)" in shown
