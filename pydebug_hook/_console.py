@@ -62,6 +62,13 @@ class _HostState:
                 mutated()
 
 
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except Exception:
+        return False
+
+
 def _new_ipdb() -> Any:
     # What ipdb.post_mortem() does to get its debugger (ipdb.__main__._get_debugger_cls
     # and _init_pdb), minus what it should not do to a program that goes on running:
@@ -75,7 +82,13 @@ def _new_ipdb() -> Any:
 
         app = TerminalIPythonApp()
         app.interact = False  # no banner, no prompt: the app only loads the configuration
-        app.initialize(["--no-term-title", "--HistoryManager.hist_file=:memory:"])
+        argv = ["--no-term-title", "--HistoryManager.hist_file=:memory:"]
+        if _isatty(sys.stdin) and _isatty(sys.stdout):
+            # IPython falls back to a plain input() prompt unless stdin, stdout *and*
+            # stderr were terminals when it was imported; the session's streams are on
+            # the terminal even where stderr is captured or a log file.
+            argv.append("--TerminalInteractiveShell.simple_prompt=False")
+        app.initialize(argv)
         shell = app.shell
     context = os.environ.get("IPDB_CONTEXT_SIZE") or get_context_from_config()
     try:
@@ -84,11 +97,26 @@ def _new_ipdb() -> Any:
         return shell.debugger_cls()
 
 
+def _plain_off_terminal(debugger: Any) -> Any:
+    """No colours where the debugger's output is not a terminal (a pipe, a file, a
+    socket): escape codes would land there as text."""
+    if _isatty(debugger.stdout):
+        return debugger
+    try:
+        if hasattr(debugger, "set_theme_name"):  # IPython 9
+            debugger.set_theme_name("nocolor")
+        else:  # IPython 8
+            debugger.set_colors("NoColor")
+    except Exception:
+        pass
+    return debugger
+
+
 def make_debugger() -> Any:
     """An ipdb debugger, or pdb's when ipdb is missing or broken (said in one line)."""
     state = _HostState()
     try:
-        return _new_ipdb()
+        return _plain_off_terminal(_new_ipdb())
     except ModuleNotFoundError as exc:
         if exc.name not in ("ipdb", "IPython"):
             _notice.say(f"ipdb could not be loaded ({_notice.describe_error(exc)}); using pdb")
@@ -102,7 +130,7 @@ def make_debugger() -> Any:
 
 
 def preflight(session: Session) -> None:
-    if stdin_fd() < 0:
+    if session.terminal is None and stdin_fd() < 0:
         raise SessionError("console mode needs a terminal, but stdin is closed; set IPDB_MODE=socket or web")
 
 
@@ -117,7 +145,7 @@ def _nothing() -> None:
 
 def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
     preflight(session)
-    terminal = console_terminal()
+    terminal = session.terminal or console_terminal()
     if terminal is None:  # commands from a pipe or a file: no terminal to share
         announce()
         _debug(session, _nothing)
@@ -130,6 +158,12 @@ def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
             return  # a socket client debugged it to the end while it waited
         hold = _Holding(session, terminal, ticket)
         announce()
+        if session.output_captured:
+            # The program's parent reads its output and knows nothing of a session (or
+            # the output goes to /dev/null): say so where the person is, and let Ctrl-C
+            # give the program back.
+            _notice.echo(f"{_notice.PREFIX}this process's stderr is {session.output_captured}, where nobody sees it; "
+                         "the session is on this terminal: q, c or Ctrl-C end it and the program goes on\n")
         hold.start()
         tracing = _debug(session, hold.close)
     finally:
@@ -225,10 +259,35 @@ def _release_when_done(debugger: Any, release: Callable[[], None]) -> None:
     debugger.set_continue, debugger.set_quit = continue_, quit_
 
 
+def _end_on_ctrl_c(debugger: Any) -> None:
+    """Ctrl-C at ipdb's prompt ends the session, as end of input does.  ipdb reads the
+    terminal in raw mode, where Ctrl-C is a key and no SIGINT reaches the parent that
+    captures our output; the person pressing it wants the program back.  (pdb reads in
+    cooked mode: there Ctrl-C is SIGINT for the whole foreground group, parent included.)"""
+    session = getattr(debugger, "pt_app", None)
+    if session is None:
+        return
+    try:
+        from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
+
+        bindings = KeyBindings()
+
+        @bindings.add("c-c")
+        def _end(event: Any) -> None:
+            event.app.exit(exception=EOFError())
+
+        # The last binding for a key wins over IPython's own (which clears the line).
+        session.key_bindings = merge_key_bindings([session.key_bindings, bindings])
+    except Exception:  # another prompt_toolkit: Ctrl-C clears the line, q still ends it
+        pass
+
+
 def _debug(session: Session, release: Callable[[], None]) -> bool:
     """The session; True when it goes on as a live breakpoint in the program's tracing
     (*release* is then called when it ends)."""
     debugger = make_debugger()
+    if session.output_captured:
+        _end_on_ctrl_c(debugger)
     hooks = sys.excepthook, sys.displayhook
     try:
         if session.is_breakpoint:

@@ -114,16 +114,6 @@ def print_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -
         pass
 
 
-def resolve_mode(mode: str) -> str:
-    """``auto``: console when the process has a terminal it can read without being
-    stopped (a background job of an interactive shell cannot: socket), else socket."""
-    if mode != "auto":
-        return mode
-    from ._terminal import console_possible
-
-    return "console" if console_possible() else "socket"
-
-
 def _mode_module(session: Session):
     if session.mode == "console":
         from . import _console as mode
@@ -131,7 +121,7 @@ def _mode_module(session: Session):
         from . import _socket_mode as mode
     elif session.mode == "web":
         from . import _web_mode as mode
-    else:  # resolve_mode only returns the three above
+    else:  # _reach.resolve returns the three above, or unattended (handled apart)
         raise SessionError(f"unknown mode {session.mode!r}")
     return mode
 
@@ -203,6 +193,7 @@ def handle(
 
     reported = False
     job = None
+    reach = None
 
     def announce(outcome: Optional[str] = None) -> None:
         nonlocal reported
@@ -214,33 +205,52 @@ def handle(
             report()
         elif frame is None:
             print_traceback(exc, tb)
+        if frame is None:
+            _echo_traceback(exc, tb)
 
     try:
         _mark(exc)
+        from . import _reach
+
+        reach = _reach.survey()
+        requested = mode or settings.mode
+        resolved = _reach.resolve(requested, reach)
         session = Session(
             exc=exc,
             tb=tb,
             rank=_rank.detect(),
             settings=settings,
-            mode=resolve_mode(mode or settings.mode),
+            mode=resolved,
             origin=origin,
             frame=frame,
             child=child if child is not None else _children.current(),
             job_id=_rank.job_id(),
+            # auto may have chosen the controlling terminal of a process whose stdin is
+            # a pipe: the console must use that one (explicit console reads the pipe).
+            terminal=reach.terminal if resolved == _reach.CONSOLE and (requested == "auto" or reach.consoles) else None,
+            output_captured=reach.stderr_what if reach.captured else None,
         )
-        from . import _job
+        # Where stderr reaches nobody but the process runs on a terminal: the lines of
+        # the session (header, traceback, waiting line) go there too.
+        _notice.echo_to(reach.echo_fd)
+        if resolved == _reach.UNATTENDED:
+            from . import _unattended
 
-        job = _job.begin(session)  # root cause or consequence; the job's session files
-        if job is not None and job.root_ended:
-            announce(_job.ROOT_ENDED)
+            _unattended.run(session, announce, reach.why_nobody())
         else:
-            _preflight(session)
-            restore_timeouts = _job.raise_pg_timeouts()
-            try:
-                _run(session, announce)
-            finally:
-                if frame is None:  # a live breakpoint keeps them, as torch's own does
-                    restore_timeouts()
+            from . import _job
+
+            job = _job.begin(session)  # root cause or consequence; the job's session files
+            if job is not None and job.root_ended:
+                announce(_job.ROOT_ENDED)
+            else:
+                _preflight(session)
+                restore_timeouts = _job.raise_pg_timeouts()
+                try:
+                    _run(session, announce)
+                finally:
+                    if frame is None:  # a live breakpoint keeps them, as torch's own does
+                        restore_timeouts()
     except SessionError as error:
         _notice.say(str(error))
     except Exception as error:
@@ -254,9 +264,29 @@ def handle(
         if job is not None:
             job.end()
         gate.leave()
-    if job is not None:
-        try:
-            job.hold_exit()  # outside the gate: other threads' sessions may go on meanwhile
-        except Exception as error:
-            _notice.say(f"could not wait for the job's other sessions: {_notice.describe_error(error)}")
+    try:
+        if job is not None:
+            try:
+                job.hold_exit()  # outside the gate: other threads' sessions may go on meanwhile
+            except Exception as error:
+                _notice.say(f"could not wait for the job's other sessions: {_notice.describe_error(error)}")
+    finally:
+        if reach is not None:
+            _notice.stop_echo(reach.echo_fd)
+            reach.close()
     return True
+
+
+def _echo_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+    """The traceback, as Python prints it, on the terminal that gets a copy of the
+    session's lines: stderr, where the program's hooks printed it, reaches nobody."""
+    if exc is None and tb is None or not _notice.echoing():
+        return
+    try:
+        if exc is not None:
+            text = "".join(traceback.format_exception(type(exc), exc, tb))
+        else:
+            text = "".join(traceback.format_tb(tb))
+        _notice.echo(text)
+    except Exception:
+        pass

@@ -2,63 +2,26 @@
 
 import json
 import os
-import site
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict
 
-from . import _bootstrap, _catchsites, _hooks, _rank, _settings
+from . import _catchsites, _hooks, _rank, _settings, _startup
 from ._version import __version__
 
 
-def _site_dirs() -> List[str]:
-    dirs: List[str] = []
-    try:
-        dirs.extend(site.getsitepackages())
-    except AttributeError:  # some virtualenv layouts
-        pass
-    try:
-        dirs.append(site.getusersitepackages())
-    except AttributeError:
-        pass
-    dirs.extend(p for p in sys.path if p and os.path.isdir(p))
-    seen, out = set(), []
-    for d in dirs:
-        key = os.path.realpath(d)
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out
-
-
-def _startup_files() -> Dict[str, Any]:
-    found: Dict[str, Any] = {"pth": None, "pth_current": False, "start": None}
-    for d in _site_dirs():
-        pth = os.path.join(d, _bootstrap.PTH_NAME)
-        if found["pth"] is None and os.path.isfile(pth):
-            found["pth"] = pth
-            try:
-                with open(pth, encoding="utf-8") as f:
-                    found["pth_current"] = f.read() == _bootstrap.PTH_LINE
-            except OSError:
-                pass
-        start = os.path.join(d, _bootstrap.START_NAME)
-        if found["start"] is None and os.path.isfile(start):
-            found["start"] = start
-    return found
-
-
 def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
-    from ._dispatch import resolve_mode
+    from . import _reach
 
-    mode = resolve_mode(settings.mode)
-    if mode == "console":
-        from ._terminal import console_terminal
-
-        terminal = console_terminal()
-        if terminal is None:
-            return "console on stdin"
-        terminal.close()
-        return f"console on {terminal.name}"
+    reach = _reach.survey()
+    try:
+        mode = _reach.resolve(settings.mode, reach)
+        if mode == _reach.UNATTENDED:
+            return f"no session: {reach.why_nobody()}"
+        if mode == "console":
+            terminal = reach.terminal if settings.mode == "auto" or reach.consoles else None
+            return f"console on {terminal.name}" if terminal is not None else "console on stdin"
+    finally:
+        reach.close()
     if mode == "socket":
         path = settings.socket_path.format(rank=info.rank, local_rank=info.local_rank, pid="<pid>")
         return f"socket at {path}"
@@ -69,14 +32,18 @@ def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
 def report() -> Dict[str, Any]:
     settings = _settings.current()
     info = _rank.detect()
-    files = _startup_files()
+    files = _startup.survey()
     return {
         "version": __version__,
         "python": sys.version.split()[0],
         "executable": sys.executable,
-        "pth": files["pth"],
-        "pth_current": files["pth_current"],
-        "start_file": files["start"],
+        "prefix": sys.prefix,
+        "pth": files.pth,
+        "pth_current": files.pth_current,
+        "pth_not_read": files.pth_skipped,
+        "start_file": files.start_file,
+        "sitecustomize": files.sitecustomize,
+        "hook_can_start": files.can_start,
         "hook_active": _hooks.installed(),
         "settings": {
             "IPDB_DEBUG": os.environ.get("IPDB_DEBUG"),
@@ -96,28 +63,45 @@ def report() -> Dict[str, Any]:
 
 def main(as_json: bool = False) -> int:
     r = report()
+    # Non-zero when the hook cannot be active here: no start-up file this interpreter runs.
+    status = 0 if r["hook_can_start"] or r["hook_active"] else 1
     if as_json:
         print(json.dumps(r, indent=2))
-        return 0
+        return status
     s = r["settings"]
     if r["pth"] is None:
         pth = "not found: this interpreter does not load pydebug_hook at start-up (use `pydebug-hook run` or sitecustomize)"
     else:
         pth = r["pth"] + ("" if r["pth_current"] else "  (outdated: reinstall pydebug-hook)")
-    if r["hook_active"]:
+        if r["pth_not_read"]:
+            pth += f"\n{'':18s}not read by this interpreter: {r['pth_not_read']}"
+    bad_flag = _settings.parse_switch_word(s["IPDB_DEBUG"]) is None
+    if r["hook_active"] and bad_flag and not s["enabled"]:
+        # The start-up line installs the hooks for any value but the off words, so that
+        # the warning about the value comes when an exception does.
+        active = f"yes, but debugging is off: IPDB_DEBUG={s['IPDB_DEBUG']!r} is not one of 1/true/yes/on"
+    elif r["hook_active"]:
         active = "yes"
     elif s["IPDB_DEBUG"] is None:
         active = "no (IPDB_DEBUG is unset)"
     else:
         active = f"no (IPDB_DEBUG={s['IPDB_DEBUG']!r})"
+    if s["enabled"]:
+        debugging = "on"
+    elif bad_flag:
+        debugging = f"off (IPDB_DEBUG={s['IPDB_DEBUG']!r} is not an on/off word: exceptions are reported, not debugged)"
+    else:
+        debugging = "off"
     rank = r["rank"]
     timeout = "forever" if s["wait_timeout"] is None else f"{s['wait_timeout']:g} s"
     lines = [
         f"pydebug-hook {r['version']} on Python {r['python']} ({r['executable']})",
+        f"environment       {r['prefix']}",
         f"start-up file     {pth}",
         f"PEP 829 file      {r['start_file'] or 'not found'}",
+        f"sitecustomize     {r['sitecustomize'] or 'not pydebug_hook' + chr(39) + 's'}",
         f"hook active here  {active}",
-        f"debugging         {'on' if s['enabled'] else 'off'}",
+        f"debugging         {debugging}",
         f"mode              {s['mode']}",
         f"socket path       {s['socket_path']}",
         f"web address       {s['web_host']}:{s['web_port']} + rank",
@@ -130,5 +114,7 @@ def main(as_json: bool = False) -> int:
     width = max(len(name) for name in r["worker_patches"])
     for index, (name, what) in enumerate(r["worker_patches"].items()):
         lines.append(f"{'worker patches' if index == 0 else '':17s} {name:{width}s}  {what}")
+    if status:
+        lines.append("pydebug_hook cannot start in this interpreter: see `start-up file` above")
     print("\n".join(lines))
-    return 0
+    return status

@@ -1,8 +1,14 @@
-"""Launcher processes (torchrun's agent, accelerate, deepspeed) are not ours to debug.
+"""Launchers: the processes that start ranks, and those that carry their output.
 
+Launcher processes (torchrun's agent, accelerate, deepspeed) are not ours to debug.
 They inherit ``IPDB_DEBUG`` from the user's shell like their workers do.  When a worker
-fails, the agent raises a summary exception (``ChildFailedError``) at its top level; a
-session there would take rank 0's endpoint and keep the job from ever exiting.
+fails, the agent raises a summary exception (``ChildFailedError``; accelerate's
+``CalledProcessError``) at its top level; a session there would take rank 0's endpoint
+and keep the job from ever exiting.  One line says that it was skipped.
+
+The launcher daemons that relay a rank's output to the person who started the job
+(``OUTPUT_RELAYS``, ``OUTPUT_FORWARDERS``) tell :mod:`._reach` that a pipe on stderr
+reaches somebody.  The lists are in docs/distributed.md.
 """
 
 import os
@@ -12,6 +18,12 @@ from typing import Optional
 _LAUNCHER_MODULES = ("torch.distributed.run", "torch.distributed.launch", "accelerate.commands.launch")
 _LAUNCHER_SCRIPTS = ("torchrun", "accelerate", "deepspeed")
 _SUMMARY_EXCEPTIONS = (("torch.distributed.elastic.multiprocessing.errors", "ChildFailedError"),)
+
+# Process names (/proc/PID/comm) of daemons that start a job's ranks on a node and send
+# what they write to the launcher command (its terminal, or the batch job's log file).
+OUTPUT_RELAYS = frozenset(("slurmstepd", "orted", "prted", "hydra_pmi_proxy", "pmi_proxy"))
+# Launcher commands that read their local ranks' output and write it to their own.
+OUTPUT_FORWARDERS = frozenset(("mpirun", "mpiexec", "orterun", "prterun", "mpiexec.hydra"))
 
 
 def _main_module_name() -> str:
@@ -27,9 +39,31 @@ def is_launcher_process() -> bool:
     return argv0 in _LAUNCHER_SCRIPTS
 
 
+def _launcher_name() -> str:
+    name = _main_module_name()
+    if name in _LAUNCHER_MODULES:
+        return name
+    return os.path.basename((getattr(sys, "argv", None) or [""])[0]) or "a launcher"
+
+
+_TOLD = "__pydebug_hook_launcher_told__"
+
+
 def is_launcher_failure(exc: Optional[BaseException]) -> bool:
-    if exc is not None:
-        for cls in type(exc).__mro__:
-            if (cls.__module__, cls.__name__) in _SUMMARY_EXCEPTIONS:
-                return True
-    return is_launcher_process()
+    """True for an exception of a launcher process, or a launcher's summary of its
+    workers' failure: not debugged, and said so in one line (once per exception)."""
+    summary = exc is not None and any((cls.__module__, cls.__name__) in _SUMMARY_EXCEPTIONS for cls in type(exc).__mro__)
+    if not (summary or is_launcher_process()):
+        return False
+    if exc is not None and not getattr(exc, _TOLD, False):
+        from ._notice import printable, say
+
+        say(
+            f"{printable(type(exc).__name__)} in the launcher {_launcher_name()} (pid {os.getpid()}) is not debugged: "
+            "launchers report their workers' failures, which are debugged in the workers"
+        )
+        try:
+            setattr(exc, _TOLD, True)
+        except Exception:
+            pass
+    return True

@@ -58,6 +58,9 @@ def table(found: Sequence[Record], now: Optional[float] = None) -> str:
 
 
 def main(as_json: bool = False) -> int:
+    from ._socket_mode import remove_stale_fallbacks
+
+    remove_stale_fallbacks()
     found = records()
     if as_json:
         json.dump([r.to_json() for r in found], sys.stdout, indent=2)

@@ -4,6 +4,9 @@ Why fd 2 and not ``sys.stderr``: torch's ``init_process_group`` wraps ``sys.exce
 and points ``sys.stderr`` at a ``StringIO`` while our hook runs, so anything written there
 would appear only after the session; other hosts redirect ``sys.stderr`` to loggers whose
 locks may be held.  A raw ``os.write`` cannot deadlock and is seen at once.
+
+When stderr goes where no person sees it (a parent captures it) and the process runs on
+a terminal, a session copies its lines to that terminal (:func:`echo_to`).
 """
 
 import os
@@ -12,6 +15,7 @@ import sys
 PREFIX = "pydebug_hook: "
 
 _warned = set()  # keys already warned about: a bad setting is reported once per process
+_echo = {"fd": -1, "pid": 0}  # a terminal that gets a copy of our lines, in this process
 
 
 def _flush_python_streams() -> None:
@@ -24,16 +28,50 @@ def _flush_python_streams() -> None:
             pass
 
 
-def write(text: str) -> None:
-    """Write *text* to fd 2 as is; never raise."""
-    _flush_python_streams()
-    data = text.encode("utf-8", "backslashreplace")
+def _write_all(fd: int, data: bytes) -> None:
     try:
         while data:
-            n = os.write(2, data)
+            n = os.write(fd, data)
             data = data[n:]
     except OSError:
         pass
+
+
+def echo_to(fd: int) -> None:
+    """From now on, copy what :func:`write` writes to descriptor *fd* too (-1: none).
+    The caller owns *fd* and calls :func:`stop_echo` before closing it."""
+    _echo["fd"], _echo["pid"] = fd, os.getpid()
+
+
+def stop_echo(fd: int) -> None:
+    """No more copies to *fd* (a later session may have set its own meanwhile)."""
+    if _echo["fd"] == fd:
+        _echo["fd"] = -1
+
+
+def echoing() -> bool:
+    return _echo_fd() >= 0
+
+
+def _echo_fd() -> int:
+    # A forked child must not write into its parent's session terminal.
+    return _echo["fd"] if _echo["pid"] == os.getpid() else -1
+
+
+def write(text: str) -> None:
+    """Write *text* to fd 2 as is (and to the terminal of :func:`echo_to`); never raise."""
+    _flush_python_streams()
+    data = text.encode("utf-8", "backslashreplace")
+    _write_all(2, data)
+    echo(text, _encoded=data)
+
+
+def echo(text: str, _encoded: bytes = b"") -> None:
+    """Write *text* only to the terminal of :func:`echo_to`, if any: what stderr already
+    got another way (a traceback printed by the program's hooks)."""
+    fd = _echo_fd()
+    if fd >= 0:
+        _write_all(fd, _encoded or text.encode("utf-8", "backslashreplace"))
 
 
 def say(message: str) -> None:
@@ -46,6 +84,15 @@ def warn_once(key: object, message: str) -> None:
         return
     _warned.add(key)
     say(message)
+
+
+def printable(text: str) -> str:
+    """*text* with control and other non-printing characters escaped (``\\x1b``,
+    ``\\n``, ``\\u202e``): text from an exception message or a thread name must not drive
+    the terminal that shows our one-line summaries."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def describe_error(exc: BaseException) -> str:

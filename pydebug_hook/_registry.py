@@ -222,8 +222,19 @@ def register(session: Session, endpoint: str, **extra: Any) -> Registration:
     return Registration(record, path)
 
 
+def _remove_endpoint(record: Record) -> None:
+    """The socket of a session whose process is gone (SIGKILL leaves it): removed when it
+    is still a socket of ours that nobody answers."""
+    if record.host != socket.gethostname() or not isinstance(record.endpoint, str) or not os.path.isabs(record.endpoint):
+        return
+    from ._unix_listener import remove_if_stale
+
+    remove_if_stale(record.endpoint)
+
+
 def records(prune: bool = True) -> List[Record]:
-    """Live sessions, first failure first."""
+    """Live sessions, first failure first.  *prune*: remove the records of processes
+    that are gone, with their stale sockets."""
     try:
         directory = runtime_dir(create=False)
         names = os.listdir(directory)
@@ -245,6 +256,7 @@ def records(prune: bool = True) -> List[Record]:
                     os.unlink(path)
                 except OSError:
                     pass
+                _remove_endpoint(record)
             continue
         found.append(record)
     found.sort(key=lambda r: (r.failed_at, r.rank, r.pid))

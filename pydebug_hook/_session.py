@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Optional
 
+from ._notice import printable
 from ._rank import RankInfo
 from ._settings import Settings
+from ._terminal import Terminal
 
 
 class SessionError(Exception):
@@ -46,6 +48,12 @@ class Session:
     child: Optional[ChildInfo] = None
     job_id: Optional[str] = None
     label: Optional[str] = None  # e.g. "consequence of rank 1's failure"
+    # The terminal a console session uses, when the dispatch chose it (auto); None: the
+    # console looks for it itself.
+    terminal: Optional[Terminal] = None
+    # Where our stderr goes when no person sees it there ("a pipe opened by python (pid
+    # 41)"): only the terminal tells, and Ctrl-C at the console prompt ends the session.
+    output_captured: Optional[str] = None
     failed_at: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
@@ -63,10 +71,14 @@ class Session:
             return f"breakpoint in {code.co_name} ({os.path.basename(code.co_filename)}:{self.frame.f_lineno})"
         if self.exc is None:
             return "traceback"
-        text = " ".join(str(self.exc).split())
-        name = type(self.exc).__name__
+        text = printable(" ".join(str(self.exc).split()))
+        name = self.exc_name
         line = f"{name}: {text}" if text else name
         return line if len(line) <= 160 else line[:157] + "..."
+
+    @property
+    def exc_name(self) -> str:
+        return printable(type(self.exc).__name__) if self.exc is not None else "traceback"
 
     @property
     def where(self) -> str:
@@ -74,14 +86,14 @@ class Session:
         r = self.rank
         parts = [f"pid {self.pid}", f"host {self.host}"]
         if self.thread_name != "MainThread":
-            parts.append(f"thread {self.thread_name}")
+            parts.append(f"thread {printable(self.thread_name)}")
         if self.child is not None:
             parts.append(self.child.describe())
         return f"rank {r.rank}/{r.world_size} ({', '.join(parts)})"
 
     def header(self, outcome: Optional[str] = None) -> str:
         """The header line; *outcome* replaces ``-> MODE session`` when none opens."""
-        what = self.summary if self.is_breakpoint else type(self.exc).__name__ if self.exc is not None else "traceback"
+        what = self.summary if self.is_breakpoint else self.exc_name
         label = f" [{self.label}]" if self.label else ""
         end = f"({outcome})" if outcome else f"-> {self.mode} session"
         return f"pydebug_hook: {what} on {self.where}{label} {end}\n"

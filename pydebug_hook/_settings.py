@@ -30,16 +30,20 @@ class Settings:
     wait_timeout: Optional[float] = None  # seconds to wait for a client; None: forever
 
 
-def parse_switch(name: str, value: Optional[str], when_bad: bool, meaning: str) -> bool:
-    """An on/off variable: ``1 true yes on`` / ``0 false no off`` or empty (unset: off);
-    anything else warns once (``...; <meaning>``) and gives *when_bad*."""
+def parse_switch_word(value: Optional[str]) -> Optional[bool]:
+    """True/False for an on/off word (unset: False), None for anything else."""
     if value is None:
         return False
     word = value.strip().lower()
-    if word in _ON:
-        return True
-    if word in _OFF:
-        return False
+    return True if word in _ON else False if word in _OFF else None
+
+
+def parse_switch(name: str, value: Optional[str], when_bad: bool, meaning: str) -> bool:
+    """An on/off variable: ``1 true yes on`` / ``0 false no off`` or empty (unset: off);
+    anything else warns once (``...; <meaning>``) and gives *when_bad*."""
+    known = parse_switch_word(value)
+    if known is not None:
+        return known
     _notice.warn_once((name, value), f"{name}={value!r} is not one of 1/true/yes/on or 0/false/no/off; {meaning}")
     return when_bad
 

@@ -9,6 +9,7 @@ console session instead.
 """
 
 import os
+import re
 import shlex
 from typing import Callable, Optional, Tuple
 
@@ -16,7 +17,7 @@ from . import _notice, _registry
 from . import _socket_server as states
 from ._session import Session, SessionError
 from ._settings import DEFAULT_SOCKET_PATH
-from ._unix_listener import MAX_PATH_BYTES, Listener, PathUnusable
+from ._unix_listener import MAX_PATH_BYTES, Listener, PathUnusable, remove_if_stale
 
 ENDED = "ended"
 WOKEN = "woken"
@@ -40,6 +41,25 @@ def socket_path(session: Session) -> str:
 def _fallback_name(session: Session) -> str:
     tag = f".{session.child.tag}" if session.child is not None else ""
     return f"pdb.sock.{session.rank.rank}.{session.pid}{tag}"
+
+
+_FALLBACK = re.compile(r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?")
+
+
+def remove_stale_fallbacks() -> None:
+    """Fallback sockets are named by their process's pid, so nobody reuses them: those
+    of processes that are gone (SIGKILL) are removed, by the next session and by ``ls``."""
+    from ._registry import pid_alive
+
+    for directory in _registry.private_dirs():
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            found = _FALLBACK.fullmatch(name)
+            if found and not pid_alive(int(found.group(1))):
+                remove_if_stale(os.path.join(str(directory), name))
 
 
 def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
@@ -109,6 +129,10 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
     """
     if not session.is_breakpoint and session.tb is None:
         raise SessionError("nothing to debug: the exception has no traceback")
+    try:
+        remove_stale_fallbacks()  # a listdir: microseconds on the way to the socket
+    except Exception:
+        pass
     listener, moved = open_listener(session)
     if moved:
         _notice.say(moved)

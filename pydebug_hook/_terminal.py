@@ -6,8 +6,9 @@ A process whose stdin is ``/dev/null`` may still have one: a multiprocessing chi
 or a job that a script started with ``&`` (without job control, the shell gives it
 ``/dev/null``; its controlling terminal, ``/dev/tty``, is still there).  A process that
 ignores SIGHUP (``nohup``) is meant to outlive its terminal and is given none.  A pipe
-or a file on stdin is not a terminal: console mode then reads the debugger's commands
-from it, and ``auto`` picks socket mode.
+or a file on stdin is not a terminal: an explicit console mode then reads the
+debugger's commands from it; ``auto`` looks further (:mod:`._reach`).  Whichever
+terminal a session uses, it reads and writes that terminal (:class:`StreamsOn`).
 
 Processes that share a terminal (the workers of torchrun or mpirun, jobs started with
 ``&``) are told apart from the rest by the terminal's device number (``st_rdev``): that
@@ -15,7 +16,8 @@ is the key of the terminal queue (:mod:`._arbiter`).
 
 A background job of an interactive shell reads its controlling terminal at the price of
 being stopped (SIGTTIN): :meth:`Terminal.background` says when that would happen, and
-``auto`` then picks socket mode.  torchrun's workers are in sessions of their own, where
+``auto`` then picks socket mode.  Writing to it stops it only under ``stty tostop``
+(:meth:`Terminal.writing_stops_us`).  torchrun's workers are in sessions of their own, where
 the shared terminal is not their controlling terminal, and they read it freely.
 """
 
@@ -52,6 +54,11 @@ def stdin_is_terminal() -> bool:
     return _is_tty(stdin_fd())
 
 
+def stdin_is_devnull() -> bool:
+    fd = stdin_fd()
+    return fd >= 0 and _is_devnull(fd)
+
+
 def _is_devnull(fd: int) -> bool:
     try:
         st, null = os.fstat(fd), os.stat(os.devnull)
@@ -83,6 +90,25 @@ class Terminal:
         try:
             return os.tcgetpgrp(self.fd) != os.getpgrp()
         except OSError:  # ENOTTY: not our controlling terminal, reading it stops nobody
+            return False
+
+    def writing_stops_us(self) -> bool:
+        """Whether writing to it would stop this process (SIGTTOU): a background process
+        on a terminal that has ``stty tostop`` set."""
+        if not self.background():
+            return False
+        try:
+            import termios
+
+            return bool(termios.tcgetattr(self.fd)[3] & termios.TOSTOP)
+        except Exception:
+            return True  # cannot tell: do not risk being stopped
+
+    def carries(self, fd: int) -> bool:
+        """Whether descriptor *fd* is open on this terminal."""
+        try:
+            return _is_tty(fd) and os.fstat(fd).st_rdev == self.device
+        except OSError:
             return False
 
     def close(self) -> None:
@@ -136,6 +162,22 @@ def _ignores_hangup() -> bool:
         return False
 
 
+def controlling_terminal() -> Optional[Terminal]:
+    """Our controlling terminal (``/dev/tty``), unless we ignore SIGHUP (``nohup``: meant
+    to outlive the terminal) or have none (a daemon, a batch job, a new session)."""
+    if _ignores_hangup():
+        return None
+    try:
+        tty = os.open(DEV_TTY, os.O_RDWR | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # ENXIO: no controlling terminal
+        return None
+    device = _controlling_device()
+    if device is None:
+        os.close(tty)
+        return None
+    return Terminal(tty, device, _name_of(device), is_stdin=False, owned=True)
+
+
 def console_terminal() -> Optional[Terminal]:
     """The terminal a console session of this process would use, or None.
 
@@ -154,34 +196,22 @@ def console_terminal() -> Optional[Terminal]:
     # control), unless it ignores SIGHUP (nohup: meant to outlive the terminal).
     if fd != 0 and _is_tty(0):
         return _terminal_on(0, is_stdin=False)
-    if _ignores_hangup():
-        return None
-    try:
-        tty = os.open(DEV_TTY, os.O_RDWR | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:  # no controlling terminal (ENXIO): a daemon, a batch job, a new session
-        return None
-    device = _controlling_device()
-    if device is None:
-        os.close(tty)
-        return None
-    return Terminal(tty, device, _name_of(device), is_stdin=False, owned=True)
+    return controlling_terminal()
 
 
-def console_possible() -> bool:
-    """What ``auto`` asks: a terminal a console session can read without being stopped."""
-    terminal = console_terminal()
-    if terminal is None:
-        return False
+def _fd_of(stream: object) -> int:
     try:
-        return not terminal.background()
-    finally:
-        terminal.close()
+        return stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return -1
 
 
 class StreamsOn:
     """``sys.stdin`` / ``sys.stdout`` on *terminal* for the duration of a console
-    session when stdin is not that terminal (a worker whose stdin is /dev/null); the
-    program's own streams are put back afterwards, untouched."""
+    session, each where it is not already on that terminal: a worker whose stdin is
+    /dev/null, a process whose output a parent captures or a file receives (the
+    debugger must never prompt into a captured stdout).  The program's own streams are
+    put back afterwards, untouched."""
 
     def __init__(self, terminal: Terminal) -> None:
         self.terminal = terminal
@@ -189,14 +219,24 @@ class StreamsOn:
         self.opened = []
 
     def __enter__(self) -> "StreamsOn":
-        if self.terminal.is_stdin:
+        reader = writer = None
+        fd = self.terminal.fd
+        if not (self.terminal.is_stdin or self.terminal.carries(_fd_of(sys.stdin))):
+            reader = open(fd, "r", encoding="utf-8", errors="replace", closefd=False)
+        if not self.terminal.carries(_fd_of(sys.stdout)):
+            writer = open(fd, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1)
+        if reader is None and writer is None:
             return self
         self.saved = (sys.stdin, sys.stdout)
-        fd = self.terminal.fd
-        reader = open(fd, "r", encoding="utf-8", errors="replace", closefd=False)
-        writer = open(fd, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1)
-        self.opened = [reader, writer]
-        sys.stdin, sys.stdout = reader, writer
+        self.opened = [s for s in (reader, writer) if s is not None]
+        if reader is not None:
+            sys.stdin = reader
+        if writer is not None:
+            try:
+                sys.stdout.flush()  # what the program printed comes first, where it goes
+            except Exception:
+                pass
+            sys.stdout = writer
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -98,6 +98,26 @@ def examine(path: str) -> Tuple[str, str]:
     return "stale", "a stale socket of ours that nobody answers"
 
 
+def remove_if_stale(path: str) -> bool:
+    """Unlink *path* when it is a socket of ours that refuses connections, and is still
+    the same socket right before the unlink (not one a new session put there meanwhile).
+    For the leftovers of a process that is gone (SIGKILL): the caller knows its pid is."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid() or probe(path, timeout=0.2) != "stale":
+        return False
+    try:
+        again = os.lstat(path)
+        if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISSOCK(again.st_mode):
+            return False
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
+
+
 def _remove_stale(path: str) -> None:
     """Unlink *path* if it is still a socket of ours (re-checked just before)."""
     try:

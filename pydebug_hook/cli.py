@@ -8,16 +8,34 @@ from typing import List, Optional
 from ._version import __version__
 
 
+def _elsewhere(args: argparse.Namespace, argv: List[str]) -> None:
+    """Hand the command over to the user's interpreter when it is not this one (a
+    pipx / uv tool install, another activated environment, ``--python``)."""
+    from . import _interpreter
+
+    python = args.python or _interpreter.active_python()
+    if python and not _interpreter.handed_over:
+        _interpreter.hand_over(python, argv)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import _runner
 
+    _elsewhere(args, ["run", *(["-m"] if args.module else []), *(["--mode", args.mode] if args.mode else []), args.target, *args.args])
     return _runner.run(args.target, args.args, module=args.module, mode=args.mode)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from . import _doctor
 
+    _elsewhere(args, ["doctor", *(["--json"] if args.json else [])])
     return _doctor.main(as_json=args.json)
+
+
+def _cmd_sitecustomize(args: argparse.Namespace) -> int:
+    from . import _startup
+
+    return _startup.write_sitecustomize(args.directory, force=args.force)
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
@@ -30,6 +48,12 @@ def _cmd_attach(args: argparse.Namespace) -> int:
     from . import _attach
 
     return _attach.main(args.target)
+
+
+_PYTHON_HELP = (
+    "the interpreter to use (default: the active environment's when it is another one: "
+    "VIRTUAL_ENV's, else, from a pipx or uv tool install, the first python on PATH)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,14 +72,27 @@ def _parser() -> argparse.ArgumentParser:
         "Debugging is on unless IPDB_DEBUG says otherwise.",
     )
     run.add_argument("-m", dest="module", action="store_true", help="TARGET is a module name, as with python -m")
+    run.add_argument("--python", metavar="PYTHON", help=_PYTHON_HELP)
     run.add_argument("--mode", choices=["console", "web", "socket", "auto"], help="set IPDB_MODE for the program")
     run.add_argument("target", metavar="SCRIPT | MODULE")
-    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the program")
+    rest = run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the program")
+    rest.required = False  # argparse counts a REMAINDER positional as required: "required: ..., ARGS"
     run.set_defaults(func=_cmd_run)
 
     doctor = sub.add_parser("doctor", help="is the start-up hook active, what are the settings, where would a session go")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument("--python", metavar="PYTHON", help=_PYTHON_HELP)
     doctor.set_defaults(func=_cmd_doctor)
+
+    custom = sub.add_parser(
+        "sitecustomize",
+        help="write a sitecustomize.py that starts pydebug_hook, for installs whose .pth is not read (--target, PYTHONPATH, zipapps)",
+        description="Write DIR/sitecustomize.py: with DIR on PYTHONPATH, interpreters start pydebug_hook "
+        "(when IPDB_DEBUG is set) and then run the sitecustomize it shadows.",
+    )
+    custom.add_argument("directory", metavar="DIR", help="a directory on PYTHONPATH (a pip install --target directory will do)")
+    custom.add_argument("--force", action="store_true", help="replace a sitecustomize.py that is not pydebug_hook's")
+    custom.set_defaults(func=_cmd_sitecustomize)
 
     ls = sub.add_parser("ls", help="list waiting debug sessions, first failure first")
     ls.add_argument("--json", action="store_true", help="machine-readable output")

@@ -5,7 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-[ -x .venv-demo/bin/python ] || "$PY" -m venv .venv-demo
-.venv-demo/bin/python -m pip install -q --disable-pip-version-check .
+if [ ! -x .venv-demo/bin/python ]; then
+  echo "== making a virtual environment in .venv-demo ($PY -m venv)"
+  "$PY" -m venv .venv-demo
+fi
+# On a fresh clone this step takes a while (ipdb, IPython): pip shows its progress.
+echo "== installing pydebug-hook and its dependencies into .venv-demo (pip install .)"
+.venv-demo/bin/python -m pip install --disable-pip-version-check .
 echo "== IPDB_DEBUG=1 IPDB_MODE=console python examples/py_debug/plain_crash.py"
 IPDB_DEBUG=1 IPDB_MODE=console exec .venv-demo/bin/python examples/py_debug/plain_crash.py

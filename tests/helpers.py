@@ -36,7 +36,13 @@ def wait_for(predicate: Callable[[], T], timeout: float = 20.0, what: str = "con
 
 def base_env(home: Path, **extra: str) -> Dict[str, str]:
     """An environment without the caller's IPDB_* / PYTHON* settings, isolated in *home*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IPDB_", "PYTHON", "PYDEBUG_HOOK"))}
+    # Also without what makes `auto` or `run` depend on where the suite runs: CI (set in
+    # CI) and an activated environment.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IPDB_", "PYTHON", "PYDEBUG_HOOK")) and k not in ("CI", "VIRTUAL_ENV", "CONDA_PREFIX", "JOURNAL_STREAM")
+    }
     runtime = home / "run"
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
     env.update(
@@ -148,3 +154,8 @@ def site_packages(python: str) -> Path:
     """The purelib directory of *python*'s environment (where the start-up files go)."""
     out = subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True)
     return Path(out.strip())
+
+
+def base_python() -> str:
+    """The interpreter this suite's venv was made from (not a venv: system or pyenv)."""
+    return os.path.join(sys.base_prefix, "bin", f"python{sys.version_info[0]}.{sys.version_info[1]}")

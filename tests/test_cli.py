@@ -183,3 +183,19 @@ def test_python_m_pydebug_hook_run(tmp_path, env, python):
     result = run([python, "-m", "pydebug_hook", "run", str(script), "exit", "5"], env)
     assert result.returncode == 5 and f"argv: ['{script}', 'exit', '5']" in result.stdout
     assert os.path.basename(python)
+
+
+def test_run_without_a_target_names_only_the_target_as_required(env, cli):
+    result = run([cli, "run"], env)
+    assert result.returncode == 2
+    assert "the following arguments are required: SCRIPT | MODULE\n" in result.stderr, result.stderr
+    assert "ARGS" not in result.stderr.splitlines()[-1]
+
+
+def test_doctor_with_a_bad_ipdb_debug_value_says_why_debugging_is_off(env, cli):
+    env["IPDB_DEBUG"] = "maybe"  # the start-up line installs the hooks for it; settings say off
+    result = run([cli, "doctor"], env)
+    lines = {line[:18].strip(): line[18:] for line in result.stdout.splitlines()[1:]}
+    assert lines["hook active here"] == "yes, but debugging is off: IPDB_DEBUG='maybe' is not one of 1/true/yes/on"
+    assert lines["debugging"].startswith("off (IPDB_DEBUG='maybe' is not an on/off word")
+    assert "IPDB_DEBUG='maybe' is not one of 1/true/yes/on or 0/false/no/off" in result.stderr  # the one warning

@@ -236,7 +236,9 @@ def test_auto_mode_picks_console_on_a_terminal(tmp_path, env, procs, python):
     assert finish(child) == 1
 
 
-def test_header_and_traceback_go_to_stderr_the_session_to_the_terminal(tmp_path, console_env, procs, python):
+def test_header_and_traceback_go_to_stderr_and_to_the_terminal_of_the_session(tmp_path, console_env, procs, python):
+    """stderr into a file: the log gets header and traceback, and so does the terminal
+    where the session opens (the person there must see what failed), once each."""
     script = write_script(tmp_path, CRASH)
     err_file = tmp_path / "err.txt"
     child = procs.spawn(["bash", "-c", f'exec "$0" "$@" 2>{err_file}', python, str(script)], console_env)
@@ -246,4 +248,14 @@ def test_header_and_traceback_go_to_stderr_the_session_to_the_terminal(tmp_path,
     assert finish(child) == 1
     err = err_file.read_text()
     assert err.count(TRACEBACK) == 1 and len(header_lines(err)) == 1
-    assert TRACEBACK not in transcript(child)
+    shown = transcript(child)
+    assert shown.count(TRACEBACK) == 1 and len(header_lines(shown)) == 1
+    assert shown.index(TRACEBACK) < shown.index(PROMPT)
+
+
+def test_no_colours_into_a_piped_stdout(tmp_path, console_env, python):
+    """ipdb colours its listings on a terminal; into a pipe they would be escape codes."""
+    script = write_script(tmp_path, CRASH)
+    result = run([python, str(script)], console_env, input="p secret\nl\n", timeout=60)
+    assert "42" in result.stdout and "return 10 / (n - n)" in result.stdout
+    assert "\x1b" not in result.stdout, repr(result.stdout[:300])

@@ -126,3 +126,33 @@ def test_the_exit_hold_ends_when_the_other_session_dies(procs, env, tmp_path, py
     os.kill(second.proc.pid, signal.SIGKILL)
     assert first.wait() == 1
     assert second.wait() == -signal.SIGKILL
+
+
+LAUNCHER = """
+import subprocess
+# what `accelerate launch` does with one process: run it, raise when it fails
+subprocess.run(["false"], check=True)
+"""
+
+
+def test_a_launchers_summary_exception_is_skipped_with_one_line(tmp_path, env, python, bare_python):
+    """accelerate's CalledProcessError (any exception of a process started as a
+    launcher: torchrun, accelerate, deepspeed) opens no session, and one line says why."""
+    script = tmp_path / "accelerate"
+    script.write_text(LAUNCHER)
+    env.update(IPDB_DEBUG="1", IPDB_MODE="socket")
+    ours = run([python, str(script)], env, timeout=60)
+    plain = run([bare_python, str(script)], env, timeout=60)
+    assert ours.returncode == plain.returncode == 1
+    lines = [line for line in ours.stderr.splitlines() if line.startswith("pydebug_hook:")]
+    assert lines == [
+        (f"pydebug_hook: CalledProcessError in the launcher accelerate (pid {_pid_in(ours.stderr)}) is not debugged: "
+        "launchers report their workers' failures, which are debugged in the workers")
+    ], ours.stderr
+    assert "".join(line + "\n" for line in ours.stderr.splitlines() if not line.startswith("pydebug_hook:")) == plain.stderr
+
+
+def _pid_in(text: str) -> str:
+    import re
+
+    return re.search(r"launcher accelerate \(pid (\d+)\)", text).group(1)

@@ -54,6 +54,8 @@ def no_session_in_the_launcher(job: Torchrun, text: str) -> None:
     top level; it must print it as usual, without a session."""
     assert "ChildFailedError" in text
     assert not [h for h in header_lines(text) if f"(pid {job.pid}," in h], header_lines(text)
+    # ... and says so in one line (issue 10: a skipped launcher failure is not silent)
+    assert text.count(f"pydebug_hook: ChildFailedError in the launcher torchrun (pid {job.pid}) is not debugged") == 1, text
 
 
 def worker_headers(text: str, rank: int):

@@ -431,3 +431,20 @@ def test_interact_over_the_socket(procs, python, env, tmp_path, command):
     client.send("q")
     assert prog.wait() == 1
     assert prog.stdout() == ""  # the console's output went to the client
+
+
+def test_control_characters_of_the_message_are_escaped_in_our_lines(procs, python, env, tmp_path):
+    """An exception message may hold escape sequences or newlines: Python's traceback
+    prints it as it is, our one-line summaries (waiting line, greeting, `ls`) escape it."""
+    source = "raise type('Odd\\x1b[7mError', (Exception,), {})('\\x1b[31mred\\x1b[0m\\nnext \\u202e line')\n"
+    prog = Program(procs, python, env, tmp_path, source=source)
+    line = prog.waiting_line()
+    assert "\x1b" not in line
+    assert "Odd\\x1b[7mError: \\x1b[31mred\\x1b[0m next \\u202e line" in line, line
+    header = next(x for x in prog.stderr().splitlines() if "-> socket session" in x)
+    assert header.startswith("pydebug_hook: Odd\\x1b[7mError on rank 0/1 ")
+    listed = run([os.path.join(os.path.dirname(python), "pydebug-hook"), "ls"], env).stdout
+    assert "\x1b" not in listed and "\\x1b[31mred" in listed
+    out = run(["nc", "-U", prog.socket_path()], env, input="q\n", timeout=20).stdout
+    assert "\x1b" not in out and "\\x1b[31mred" in out
+    assert prog.wait() == 1

@@ -276,3 +276,72 @@ def test_client_gone_mid_output_with_sigpipe_restored(procs, python, env, tmp_pa
     again.expect("42")
     again.send("q")
     assert prog.wait() == 1
+
+
+def _ls(python, env):
+    return run([os.path.join(os.path.dirname(python), "pydebug-hook"), "ls"], env)
+
+
+def test_ls_removes_the_socket_of_a_session_killed_by_sigkill(procs, python, env, tmp_path):
+    prog = Program(procs, python, env, tmp_path)
+    path = prog.socket_path()
+    os.kill(prog.pid, signal.SIGKILL)
+    assert prog.wait() == -signal.SIGKILL
+    assert os.path.lexists(path) and len(records(runtime_dir(env))) == 1  # SIGKILL leaves both
+    assert "no debug session is waiting" in _ls(python, env).stdout
+    assert gone(path)
+    assert records(runtime_dir(env)) == []
+
+
+def test_fallback_sockets_of_killed_sessions_are_removed_by_ls_and_by_the_next_session(procs, python, env, tmp_path):
+    wanted = tmp_path / "pdb.sock.0"
+    _regular_file(wanted)  # the configured path is taken: sessions fall back to pid-named paths
+    first = Program(procs, python, env, tmp_path, name="first")
+    old = first.socket_path()
+    assert old == str(runtime_dir(env) / "pydebug_hook" / f"pdb.sock.0.{first.pid}")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    assert os.path.lexists(old)
+    second = Program(procs, python, env, tmp_path, name="second")
+    assert second.socket_path() != old
+    wait_for(lambda: gone(old), 10, "the next session to remove the dead one's socket")
+    os.kill(second.pid, signal.SIGKILL)
+    second.wait()
+    assert os.path.lexists(second_path := str(runtime_dir(env) / "pydebug_hook" / f"pdb.sock.0.{second.pid}"))
+    _ls(python, env)
+    assert gone(second_path)
+    assert open(wanted).read() == "precious\n"
+
+
+def _dead_pid():
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_only_provably_stale_sockets_of_ours_are_removed(python, env, tmp_path):
+    """Named like fallbacks: a regular file, a live socket, another user's stale socket,
+    a stale socket whose pid lives, each stay; only our stale socket of a gone pid goes."""
+    directory = runtime_dir(env) / "pydebug_hook"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    dead = _dead_pid()
+    names = {kind: str(directory / f"pdb.sock.{i}.{dead if kind != 'pid alive' else os.getpid()}")
+             for i, kind in enumerate(["file", "live", "foreign", "pid alive", "stale"])}
+    _regular_file(names["file"])
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live.bind(names["live"])
+    live.listen(1)
+    for kind in ("foreign", "pid alive", "stale"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(names[kind])
+        s.close()
+    os.chown(names["foreign"], NOBODY, NOBODY)
+    try:
+        _ls(python, env)
+        assert gone(names["stale"])
+        for kind in ("file", "live", "foreign", "pid alive"):
+            assert os.path.lexists(names[kind]), kind
+    finally:
+        live.close()
