@@ -529,7 +529,7 @@ def listing(settings: Settings) -> Tuple[str, List[Saved], List[str]]:
     found.sort(key=lambda s: s.when, reverse=True)
     notes = []
     if skipped:
-        what = ", ".join(f"{count} {why}{'s' if count > 1 else ''}" for why, count in skipped.items())
+        what = ", ".join(f"{count} {why}{'s' if count > 1 else ''}" for why, count in sorted(skipped.items()))
         notes.append(f"not listed in {where}: {what}")
     return where, found, notes
 
