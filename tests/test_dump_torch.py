@@ -45,16 +45,15 @@ def test_tensors_come_back_as_tensors(python, quiet_env, tmp_path):
     meta = header_of(dump_dir(quiet_env) / os.path.basename(path))
     assert meta["left_out"] == {"tensors not saved": 1}
     assert os.path.getsize(path) < 1_000_000  # the model, the batch: not the 80 MB
-    commands = "\n".join([
-        "p type(batch).__name__, tuple(batch.shape), batch.dtype",
-        "p f'sum {batch.sum().item():.6f}'",
-        "p target.tolist() == target.tolist()",
-        "p window",
-        "p huge",
-        "p model._modules['2'].weight.shape",
-        "up",
-        "p model",
-    ]) + "\n"
+    commands = (
+        "p type(batch).__name__, tuple(batch.shape), batch.dtype\n"
+        "p f'sum {batch.sum().item():.6f}'\n"
+        "p window\n"
+        "p huge\n"
+        "p model._modules['2'].weight.shape\n"
+        "up\n"
+        "p model\n"
+    )
     opened = load(path, quiet_env, commands, timeout=120)
     out = opened.stdout
     assert opened.returncode == 0, opened.stderr
