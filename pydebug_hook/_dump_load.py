@@ -86,6 +86,10 @@ def _intro(path: str, meta: Optional[Dict[str, Any]]) -> None:
 
 def main(path: str) -> int:
     shown = os.path.abspath(path)
+    # `python -m pydebug_hook load` puts the working directory first on sys.path, and a
+    # dump names modules to import: a shared directory's `torch.py` must not be the one.
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
     try:
         data, meta, owner = _read(path)
     except DumpError as error:

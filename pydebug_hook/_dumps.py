@@ -114,10 +114,7 @@ def open_directory(path: str, create: bool) -> int:
     owner = os.fstat(fd).st_uid
     if owner != me:
         os.close(fd)
-        raise DumpError(
-            f"dump directory {path} belongs to uid {owner}, not to uid {me}; not writing there "
-            "(set IPDB_DUMP_DIR to a directory of your own)"
-        )
+        raise DumpError(f"dump directory {path} belongs to uid {owner}, not to uid {me} (set IPDB_DUMP_DIR to a directory of your own)")
     return fd
 
 
@@ -515,7 +512,7 @@ def listing(settings: Settings) -> Tuple[str, List[Saved], List[str]]:
     except FileNotFoundError:
         return where, [], []
     except DumpError as error:
-        return where, [], [str(error)]
+        return where, [], [f"dumps not listed: {error}"]
     found: List[Saved] = []
     skipped: Dict[str, int] = {}
     try:

@@ -252,6 +252,28 @@ def test_breakpoint_saves_a_snapshot_and_runs_on(python, env, tmp_path):
     assert "15" in opened.stdout
 
 
+LATE_HOOK = """
+import sys
+
+def own_hook(kind, value, tb):
+    print("own hook:", value, file=sys.stderr)
+
+sys.excepthook = own_hook  # after start-up, not chaining ours: the dump is saved at exit
+def inner():
+    late_local = 5
+    raise ValueError("late")
+
+inner()
+"""
+
+
+def test_dump_at_exit_after_a_late_excepthook(python, env, tmp_path):
+    result = run([python, str(write_script(tmp_path, LATE_HOOK))], dump_env(env), timeout=60)
+    assert result.returncode == 1 and "own hook: late" in result.stderr
+    [path] = saved_paths(result.stderr)
+    assert "5" in load(path, env, "p late_local\n").stdout
+
+
 # -- load ---------------------------------------------------------------------------------
 
 
@@ -334,6 +356,22 @@ def test_load_does_not_run_conf_coredumpy_of_the_working_directory(python, env, 
     assert not marker.exists()
 
 
+def test_load_imports_no_module_of_the_working_directory(python, env, tmp_path):
+    """A dump names the modules its frames held, and loading imports them by name: not
+    from whatever directory `python -m pydebug_hook load` runs in."""
+    (tmp_path / "helper_mod.py").write_text("VALUE = 1\n")
+    script = write_script(tmp_path, "import helper_mod\ndef f():\n    mod = helper_mod\n    return 1 / 0\nf()\n")
+    result = run([python, str(script)], dump_env(env), timeout=60)
+    [path] = saved_paths(result.stderr)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    marker = tmp_path / "imported"
+    (shared / "helper_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    opened = run([python, "-m", "pydebug_hook", "load", path], env, input="p mod\n", timeout=60, cwd=shared)
+    assert opened.returncode == 0, opened.stderr
+    assert not marker.exists()
+
+
 # -- where dumps go: the directory's checks --------------------------------------------------
 
 
@@ -367,8 +405,10 @@ def test_directory_of_another_user_is_refused(python, bare_python, env, tmp_path
     shared.mkdir(mode=0o777)
     os.chmod(shared, 0o777)
     os.chown(shared, NOBODY, NOBODY)
-    _refused(python, bare_python, env, tmp_path, shared, f"dump directory {shared} belongs to uid {NOBODY}")
+    _refused(python, bare_python, env, tmp_path, shared, f"dump directory {shared} belongs to uid {NOBODY}, not to uid 0")
     assert list(shared.iterdir()) == []
+    listed = run([CLI, "ls"], dict(env, IPDB_DUMP_DIR=str(shared)), timeout=30)
+    assert ours(listed.stderr) == [f"pydebug_hook: dumps not listed: dump directory {shared} belongs to uid {NOBODY}, not to uid 0 (set IPDB_DUMP_DIR to a directory of your own)"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files to another user")
