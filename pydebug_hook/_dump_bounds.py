@@ -7,6 +7,7 @@ Imported only to write or to open a dump: it imports coredumpy (never at start-u
 import base64
 import io
 import itertools
+import os
 import sys
 import threading
 import types
@@ -88,6 +89,16 @@ class _Budget:
 
 _budget: Optional[_Budget] = None  # set while a dump runs (one at a time: _lock)
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A dump given up on may still run in a thread of the parent, holding the lock: the
+    # child has no such thread.
+    global _budget, _lock
+    _budget, _lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _keep(total: int, obj: Any) -> int:
