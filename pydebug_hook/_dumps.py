@@ -308,13 +308,13 @@ class _Writer:
         session = self.session
         innermost = bounds.stack(session.tb, session.frame)
         if innermost is None:
-            raise DumpError("nothing to save: the exception has no traceback")
-        description = _description(session)
-        text, left_out = bounds.record(innermost, description, self.limit / 2)
-        saved_at = time.time()
-        meta = metadata(session, saved_at, left_out, bounds.version(), description)
-        dfd = open_directory(self.where, create=True)
+            raise DumpError("the exception has no traceback")
+        dfd = open_directory(self.where, create=True)  # a directory that will not do: said before the work
         try:
+            description = _description(session)
+            text, left_out = bounds.record(innermost, description, self.limit / 2)
+            saved_at = time.time()
+            meta = metadata(session, saved_at, left_out, bounds.version(), description)
             hidden = f".{os.urandom(8).hex()}.part"
             try:
                 fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=dfd)
@@ -323,6 +323,8 @@ class _Writer:
             try:
                 try:
                     _write_gzip(fd, meta, text)
+                except OSError as error:  # a full disk, a quota
+                    raise DumpError(f"cannot write in the dump directory {self.where}: {error.strerror}") from None
                 finally:
                     os.close(fd)
                 del text

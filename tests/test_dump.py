@@ -434,18 +434,20 @@ def test_a_file_where_the_directory_should_be(python, bare_python, env, tmp_path
     _refused(python, bare_python, env, tmp_path, path, f"dump directory {path} is not a directory")
 
 
-def test_unwritable_directory(python, bare_python, env, tmp_path):
-    """A directory of ours on a read-only file system (a private mount namespace)."""
+@pytest.mark.parametrize("options, why", [("ro", "Read-only file system"), ("size=4k", "No space left on device")], ids=["read-only", "full"])
+def test_unwritable_directory(python, bare_python, env, tmp_path, options, why):
+    """A directory of ours on a read-only or a full file system (a tmpfs in a private
+    mount namespace)."""
     script = write_script(tmp_path, CRASH)
-    readonly = tmp_path / "ro"
-    readonly.mkdir()
-    wrap = ["unshare", "--mount", "--", "bash", "-c", 'mount -t tmpfs -o ro tmpfs "$0" && exec "$@"', str(readonly)]
-    result = run(wrap + [python, str(script)], dump_env(env, IPDB_DUMP_DIR=str(readonly)), timeout=60)
+    where = tmp_path / "mounted"
+    where.mkdir()
+    wrap = ["unshare", "--mount", "--", "bash", "-c", f'mount -t tmpfs -o {options} tmpfs "$0" && exec "$@"', str(where)]
+    result = run(wrap + [python, str(script)], dump_env(env, IPDB_DUMP_DIR=str(where)), timeout=60)
     plain = run([bare_python, str(script)], env)
     assert result.returncode == plain.returncode == 1
     assert without_tool_lines(result.stderr) == plain.stderr
     header, line = ours(result.stderr)
-    assert line.endswith(f"post-mortem not saved: cannot write in the dump directory {readonly}: Read-only file system"), line
+    assert line.endswith(f"post-mortem not saved: cannot write in the dump directory {where}: {why}"), line
 
 
 # -- a dump takes what it takes, no more --------------------------------------------------------
