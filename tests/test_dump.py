@@ -450,6 +450,16 @@ def test_unwritable_directory(python, bare_python, env, tmp_path, options, why):
     assert line.endswith(f"post-mortem not saved: cannot write in the dump directory {where}: {why}"), line
 
 
+def test_an_exception_without_a_traceback_saves_nothing(python, bare_python, env, tmp_path):
+    script = write_script(tmp_path, "x = (\n")  # a SyntaxError of the script itself: no frame
+    result = run([python, str(script)], dump_env(env), timeout=60)
+    plain = run([bare_python, str(script)], env)
+    assert result.returncode == plain.returncode == 1
+    assert without_tool_lines(result.stderr) == plain.stderr
+    assert ours(result.stderr)[-1].endswith("post-mortem not saved: the exception has no traceback")
+    assert not dump_dir(env).exists()
+
+
 # -- a dump takes what it takes, no more --------------------------------------------------------
 
 BLOCKING = """
