@@ -25,6 +25,10 @@ def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
     if mode == "socket":
         path = settings.socket_path.format(rank=info.rank, local_rank=info.local_rank, pid="<pid>")
         return f"socket at {path}"
+    if mode == "dump":
+        from ._dumps import directory
+
+        return f"a dump file in {directory(settings)}"
     port = settings.web_port + info.rank
     return f"web at http://{settings.web_host}:{port}/"
 
@@ -53,6 +57,8 @@ def report() -> Dict[str, Any]:
             "web_host": settings.web_host,
             "web_port": settings.web_port,
             "wait_timeout": settings.wait_timeout,
+            "dump_dir": settings.dump_dir,
+            "dump_timeout": settings.dump_timeout,
         },
         "rank": {"rank": info.rank, "local_rank": info.local_rank, "world_size": info.world_size, "source": info.source},
         "job_id": _rank.job_id(),
@@ -106,6 +112,7 @@ def main(as_json: bool = False) -> int:
         f"socket path       {s['socket_path']}",
         f"web address       {s['web_host']}:{s['web_port']} + rank",
         f"wait for client   {timeout}",
+        f"dumps go to       {s['dump_dir']} (given up after {s['dump_timeout']:g} s)",
         f"rank              {rank['rank']} of {rank['world_size']} (local {rank['local_rank']}; from {rank['source']})",
         f"job id            {r['job_id'] or '-'}",
         f"a session goes to {r['session_would_go_to']}",

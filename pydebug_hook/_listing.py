@@ -1,4 +1,5 @@
-"""``pydebug-hook ls``: the waiting sessions, first failure first (the likely root cause)."""
+"""``pydebug-hook ls``: the waiting sessions, first failure first (the likely root cause);
+then the dumps of ``IPDB_DUMP_DIR``, newest first."""
 
 import json
 import sys
@@ -58,15 +59,24 @@ def table(found: Sequence[Record], now: Optional[float] = None) -> str:
 
 
 def main(as_json: bool = False) -> int:
+    from . import _dumps, _notice, _settings
     from ._socket_mode import remove_stale_fallbacks
 
     remove_stale_fallbacks()
     found = records()
+    where, dumps, notes = _dumps.listing(_settings.read())
+    for note in notes:
+        _notice.say(note)
     if as_json:
-        json.dump([r.to_json() for r in found], sys.stdout, indent=2)
+        # One list: the sessions, then the dumps ("mode": "dump", "endpoint": the file).
+        json.dump([r.to_json() for r in found] + [d.to_json() for d in dumps], sys.stdout, indent=2)
         sys.stdout.write("\n")
-    elif not found:
+        return 0
+    if not found:
         sys.stdout.write("no debug session is waiting\n")
     else:
         sys.stdout.write(table(found))
+    if dumps:
+        sys.stdout.write(f"\ndumps in {where}, newest first (open one with: pydebug-hook load FILE)\n")
+        sys.stdout.write(_dumps.table(dumps, age))
     return 0

@@ -42,7 +42,7 @@ class Session:
     tb: Optional[TracebackType]
     rank: RankInfo
     settings: Settings
-    mode: str  # resolved: "console", "socket" or "web"
+    mode: str  # resolved: "console", "socket", "web" or "dump"
     origin: str  # "excepthook", "thread", "decorator", "post_mortem", "breakpoint", "child"
     frame: Optional[FrameType] = None  # set for a live breakpoint instead of a post-mortem
     child: Optional[ChildInfo] = None

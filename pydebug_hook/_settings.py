@@ -11,13 +11,15 @@ from typing import Mapping, Optional
 
 from . import _notice
 
-MODES = ("console", "web", "socket", "auto")
+MODES = ("console", "web", "socket", "dump", "auto")
 _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off", "")
 
 DEFAULT_SOCKET_PATH = "/tmp/pdb.sock.{rank}"
 DEFAULT_WEB_HOST = "127.0.0.1"
 DEFAULT_WEB_PORT = 4444
+DEFAULT_DUMP_DIR = "pydebug-dumps"  # relative: in the working directory at the time of the dump
+DEFAULT_DUMP_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Settings:
     web_host: str = DEFAULT_WEB_HOST
     web_port: int = DEFAULT_WEB_PORT
     wait_timeout: Optional[float] = None  # seconds to wait for a client; None: forever
+    dump_dir: str = DEFAULT_DUMP_DIR
+    dump_timeout: float = DEFAULT_DUMP_TIMEOUT  # seconds a dump may take before it is given up
 
 
 def parse_switch_word(value: Optional[str]) -> Optional[bool]:
@@ -97,6 +101,22 @@ def _parse_timeout(value: Optional[str]) -> Optional[float]:
     return seconds
 
 
+def _parse_dump_timeout(value: Optional[str]) -> float:
+    if value is None or not value.strip():
+        return DEFAULT_DUMP_TIMEOUT
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        _notice.warn_once(
+            ("IPDB_DUMP_TIMEOUT", value),
+            f"IPDB_DUMP_TIMEOUT={value!r} is not a number of seconds > 0; using {DEFAULT_DUMP_TIMEOUT:g}",
+        )
+        return DEFAULT_DUMP_TIMEOUT
+    return seconds
+
+
 def _parse_socket_path(value: Optional[str]) -> str:
     if value is None or not value.strip():
         return DEFAULT_SOCKET_PATH
@@ -131,6 +151,8 @@ def read(
         web_host=host,
         web_port=_parse_port(env.get("IPDB_WEB_PORT")),
         wait_timeout=_parse_timeout(env.get("IPDB_WAIT_TIMEOUT")),
+        dump_dir=(env.get("IPDB_DUMP_DIR") or "").strip() or DEFAULT_DUMP_DIR,
+        dump_timeout=_parse_dump_timeout(env.get("IPDB_DUMP_TIMEOUT")),
     )
 
 

@@ -1,5 +1,6 @@
 """Socket mode: the session waits on a private Unix socket for ``nc -U``, ``socat`` or
-``pydebug-hook attach``; clients may detach and come back; ``q``/``c`` end it.
+``pydebug-hook attach``; clients may detach and come back; ``q``/``c`` end it.  When
+``IPDB_WAIT_TIMEOUT`` runs out with no client, the post-mortem is saved to a dump.
 
 :func:`run` is what the dispatch calls.  :func:`serve` is the same with a *wake_fd*:
 terminal arbitration serves a rank's socket while the rank waits for the terminal, and
@@ -13,7 +14,7 @@ import re
 import shlex
 from typing import Callable, Optional, Tuple
 
-from . import _notice, _registry
+from . import _dumps, _notice, _registry
 from . import _socket_server as states
 from ._session import Session, SessionError
 from ._settings import DEFAULT_SOCKET_PATH
@@ -145,6 +146,9 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
         result = server.wait_for_client()
         if result != states.ATTACHED:
             _say_no_client(server, result)
+            if result == states.TIMEOUT and not session.is_breakpoint:
+                server.close()  # not listed as waiting while the dump is written
+                _dumps.save(session)
             return WOKEN if result == states.WOKEN else ENDED
         from ._remote_pdb import RemotePdb
 
@@ -160,6 +164,8 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
             debugger.interaction(None, session.tb)
         except KeyboardInterrupt:  # Ctrl-C on the program's terminal outside the prompt
             _notice.say("interrupted (Ctrl-C): debug session ended")
+        if debugger.outcome == states.TIMEOUT:  # a client left, and none came back in time
+            _dumps.save(session)
         return WOKEN if debugger.outcome == states.WOKEN else ENDED
     finally:
         if not handed_over:

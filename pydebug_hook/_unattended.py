@@ -1,9 +1,10 @@
 """``auto`` where nobody would know a session waits (a pipe a parent reads, no terminal;
-a CI job): no session.  One line in the captured stderr, then the traceback, and the
-program goes on as without the tool (docs/auto.md).
+a CI job): no session.  One line in the captured stderr, the traceback, the crash site
+saved as in dump mode (DESIGN, "Unattended jobs: dumps"), and the program goes on as
+without the tool (docs/auto.md).
 """
 
-from typing import Callable, Optional
+from typing import Callable
 
 from ._session import Session
 
@@ -11,13 +12,11 @@ from ._session import Session
 ANNOUNCES = True
 
 
-def save_post_mortem(session: Session) -> Optional[str]:
-    """Keep the crash site of a failure nobody can debug now; return a line saying where
-    it went, or None.  The one call site for dump mode (DESIGN, "Unattended jobs: dumps"):
-    until it lands, nothing is kept."""
-    return None
-
-
 def run(session: Session, announce: Callable[..., None], why: str) -> None:
-    kept = save_post_mortem(session)
-    announce(f"no session: {why}; {kept or 'IPDB_MODE=socket waits anyway'}")
+    if session.is_breakpoint:  # a live stop nobody can see: the program runs on
+        announce(f"no session: {why}")
+        return
+    announce(f"no session: {why}; the post-mortem is saved instead (IPDB_MODE=socket would wait)")
+    from ._dumps import save
+
+    save(session)

@@ -11,9 +11,9 @@ in the URL.  ``IPDB_WEB_TOKEN=1`` requires the token on loopback too.
 
 Lifecycle: ``q`` or ``c`` in the page ends the session and the program goes on as
 without the tool; closing the tab leaves it waiting (``IPDB_WAIT_TIMEOUT`` seconds at
-most, counted while no page is connected); SIGTERM/SIGHUP (when the session runs in the
-main thread) end it, remove its record and then act as they would have.  The port is
-closed when the session ends.
+most, counted while no page is connected, then the post-mortem is saved to a dump);
+SIGTERM/SIGHUP (when the session runs in the main thread) end it, remove its record and
+then act as they would have.  The port is closed when the session ends.
 """
 
 import os
@@ -23,7 +23,7 @@ import threading
 import traceback
 from typing import Any, List, Optional
 
-from . import _cleanup, _notice, _registry
+from . import _cleanup, _dumps, _notice, _registry
 from ._session import Session, SessionError
 
 PORT_TRIES = 100
@@ -200,6 +200,8 @@ def run(session: Session) -> None:
         _notice.say("interrupted (Ctrl-C): the web session ends")
     finally:
         serving.finish()
+    if console.timed_out:  # nobody came: the post-mortem goes to a dump
+        _dumps.save(session)
 
 
 def _owner_check_possible() -> bool:

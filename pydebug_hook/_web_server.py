@@ -203,6 +203,7 @@ class WebConsole:
         self._abort = threading.Event()
         self.end_command: Optional[str] = None  # what readline answers once the session must end
         self.end_reason: Optional[str] = None
+        self.timed_out = False  # ended by IPDB_WAIT_TIMEOUT, with no page connected
         self._server: Any = None
         self._thread: Optional[threading.Thread] = None
         self._publish()
@@ -326,6 +327,7 @@ class WebConsole:
         if self.wait_timeout is None or self.clients:
             return
         if time.monotonic() - self._alone_since >= self.wait_timeout:
+            self.timed_out = self.end_command is None
             self.end("c\n", f"no browser connected for {self.wait_timeout:g}s: the program goes on")
 
     def write(self, data: str) -> int:

@@ -1,10 +1,11 @@
-"""``pydebug-hook`` / ``python -m pydebug_hook``: run, doctor, ls, attach."""
+"""``pydebug-hook`` / ``python -m pydebug_hook``: run, doctor, ls, attach, load."""
 
 import argparse
 import os
 import sys
 from typing import List, Optional
 
+from ._settings import MODES
 from ._version import __version__
 
 
@@ -56,6 +57,12 @@ _PYTHON_HELP = (
 )
 
 
+def _cmd_load(args: argparse.Namespace) -> int:
+    from . import _dump_load
+
+    return _dump_load.main(args.path)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pydebug-hook",
@@ -73,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-m", dest="module", action="store_true", help="TARGET is a module name, as with python -m")
     run.add_argument("--python", metavar="PYTHON", help=_PYTHON_HELP)
-    run.add_argument("--mode", choices=["console", "web", "socket", "auto"], help="set IPDB_MODE for the program")
+    run.add_argument("--mode", choices=list(MODES), help="set IPDB_MODE for the program")
     run.add_argument("target", metavar="SCRIPT | MODULE")
     rest = run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the program")
     rest.required = False  # argparse counts a REMAINDER positional as required: "required: ..., ARGS"
@@ -94,13 +101,17 @@ def _parser() -> argparse.ArgumentParser:
     custom.add_argument("--force", action="store_true", help="replace a sitecustomize.py that is not pydebug_hook's")
     custom.set_defaults(func=_cmd_sitecustomize)
 
-    ls = sub.add_parser("ls", help="list waiting debug sessions, first failure first")
+    ls = sub.add_parser("ls", help="list waiting debug sessions, first failure first, then the dumps of IPDB_DUMP_DIR, newest first")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=_cmd_ls)
 
     attach = sub.add_parser("attach", help="attach to a waiting session (default: the root cause: the first failure that is not a consequence)")
     attach.add_argument("target", nargs="?", metavar="RANK | PATH", help="a rank from `ls`, or a socket path")
     attach.set_defaults(func=_cmd_attach)
+
+    load = sub.add_parser("load", help="open a dump (dump mode, or a session nobody attached to) in ipdb at the raising frame")
+    load.add_argument("path", metavar="PATH", help="a dump file, as `ls` lists them")
+    load.set_defaults(func=_cmd_load)
     return parser
 
 

@@ -52,6 +52,8 @@ def base_env(home: Path, **extra: str) -> Dict[str, str]:
         PROMPT_TOOLKIT_NO_CPR="1",
         TERM="xterm",
         PYTHONDONTWRITEBYTECODE="1",
+        # Dumps (dump mode, sessions that time out) go here, not into the working directory.
+        IPDB_DUMP_DIR=str(home / "dumps"),
     )
     env.update(extra)
     return env

@@ -82,6 +82,8 @@ def test_run_mode_option(tmp_path, env, cli):
     script = write_script(tmp_path, SHOW)
     result = run([cli, "run", "--mode", "console", str(script), "crash"], env, input="p secret\n")
     assert "-> console session" in result.stderr and "42" in result.stdout
+    dumped = run([cli, "run", "--mode", "dump", str(script), "crash"], env)
+    assert "-> dump session" in dumped.stderr and " post-mortem saved to " in dumped.stderr
 
 
 def test_run_module_like_python_m(tmp_path, env, cli, python):
@@ -169,7 +171,7 @@ def test_help_and_version(env, cli, python):
     for argv in ([cli, "--help"], [python, "-m", "pydebug_hook", "--help"]):
         result = run(argv, env)
         assert result.returncode == 0
-        for word in ("run", "doctor", "ls", "attach", "--version"):
+        for word in ("run", "doctor", "ls", "attach", "load", "--version"):
             assert word in result.stdout
     assert run([python, "-m", "pydebug_hook", "--version"], env).stdout == f"pydebug-hook {__version__}\n"
     run_help = run([cli, "run", "--help"], env).stdout

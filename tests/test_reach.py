@@ -78,9 +78,12 @@ def test_a_captured_child_without_a_terminal_finishes_at_once(tmp_path, debug_en
     assert "child exited 1" in result.stdout
     captured = result.stdout.split("captured stderr:\n", 1)[1]
     ours = [line for line in captured.splitlines() if line.startswith("pydebug_hook:")]
-    assert len(ours) == 1, captured
+    assert len(ours) == 2, captured
     assert re.match(r"pydebug_hook: ZeroDivisionError on rank 0/1 \(pid \d+, host [^)]+\) \(no session: stderr is a pipe opened by \S+ \(pid \d+\)"
-                    r" and there is no terminal: nobody would know it waits; IPDB_MODE=socket waits anyway\)$", ours[0]), ours[0]
+                    r" and there is no terminal: nobody would know it waits; the post-mortem is saved instead \(IPDB_MODE=socket would wait\)\)$", ours[0]), ours[0]
+    # the crash site is not lost: saved as in dump mode, loadable later
+    saved = re.match(r"pydebug_hook: rank 0 \(pid \d+, ZeroDivisionError: .*\) post-mortem saved to (\S+) -- open it with: pydebug-hook load \1$", ours[1])
+    assert saved and os.path.isfile(saved.group(1)), ours[1]
     plain = run([bare_python, str(parent), str(crash)], debug_env, timeout=60)
     assert without_tool_lines(captured) == plain.stdout.split("captured stderr:\n", 1)[1]
     assert captured.count(TRACEBACK) == 1
@@ -177,7 +180,8 @@ def test_ci_does_not_wait_even_on_a_terminal(tmp_path, debug_env, procs, python)
     crash = _crash(tmp_path)
     debug_env["CI"] = "true"
     child = procs.spawn([python, str(crash)], debug_env)
-    child.expect(r"\(no session: CI is set: nobody attends a CI job; IPDB_MODE=socket waits anyway\)")
+    child.expect(r"\(no session: CI is set: nobody attends a CI job; the post-mortem is saved instead \(IPDB_MODE=socket would wait\)\)")
+    child.expect("post-mortem saved to")
     assert finish(child) == 1
     assert transcript(child).count(TRACEBACK) == 1 and PROMPT not in transcript(child)
 

@@ -51,7 +51,7 @@ def test_mode_bad_value_warns_once_and_uses_auto(capfd):
     assert read({"IPDB_MODE": "tty"}).mode == "auto"
     assert read({"IPDB_MODE": "tty"}).mode == "auto"
     lines = warnings_of(capfd)
-    assert lines == ["pydebug_hook: IPDB_MODE='tty' is not one of console, web, socket, auto; using auto"]
+    assert lines == ["pydebug_hook: IPDB_MODE='tty' is not one of console, web, socket, dump, auto; using auto"]
 
 
 def test_defaults():
@@ -83,6 +83,22 @@ def test_web_host():
 def test_wait_timeout(value, seconds, warned, capfd):
     assert read({"IPDB_WAIT_TIMEOUT": value}).wait_timeout == seconds
     assert len(warnings_of(capfd)) == int(warned)
+
+
+@pytest.mark.parametrize("value, seconds, warned", [("30", 30.0, False), (" 2.5 ", 2.5, False), ("", 60.0, False), ("0", 60.0, True), ("-3", 60.0, True), ("later", 60.0, True), ("inf", 60.0, True)])
+def test_dump_timeout(value, seconds, warned, capfd):
+    assert read({"IPDB_DUMP_TIMEOUT": value}).dump_timeout == seconds
+    lines = warnings_of(capfd)
+    assert len(lines) == int(warned)
+    if warned:
+        assert lines[0] == f"pydebug_hook: IPDB_DUMP_TIMEOUT={value!r} is not a number of seconds > 0; using 60"
+
+
+def test_dump_dir():
+    assert read({}).dump_dir == "pydebug-dumps"
+    assert read({"IPDB_DUMP_DIR": " "}).dump_dir == "pydebug-dumps"
+    assert read({"IPDB_DUMP_DIR": "/shared/dumps/{user}"}).dump_dir == "/shared/dumps/{user}"
+    assert read({"IPDB_MODE": "dump"}).mode == "dump"
 
 
 def test_code_overrides_win():
