@@ -43,11 +43,11 @@ def _fallback_name(session: Session) -> str:
 
 
 def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
-    """The listener, and a line saying why it is not at the configured path (if not)."""
+    """The listener, and a line saying what happened at the configured path: a stale
+    socket of ours replaced there, or why the listener is elsewhere (else None)."""
     wanted = socket_path(session)
     try:
-        listener, _ = Listener.open(wanted)
-        return listener, None
+        return Listener.open(wanted)
     except PathUnusable as exc:
         why = str(exc)
     tried = []
@@ -109,9 +109,9 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
     """
     if not session.is_breakpoint and session.tb is None:
         raise SessionError("nothing to debug: the exception has no traceback")
-    listener, moved = open_listener(session)
-    if moved:
-        _notice.say(moved)
+    listener, note = open_listener(session)
+    if note:
+        _notice.say(note)
     server = states.Server(session, listener, wake_fd)
     handed_over = False
     try:

@@ -76,7 +76,8 @@ class Server:
         conn, peer = got
         if not peer_allowed(peer):
             who = f"uid {peer.uid} (pid {peer.pid})" if peer else "a peer whose credentials cannot be read"
-            _notice.say(f"refused a connection to {self.path} from {who}: only uid {os.getuid()} and root may attach")
+            allowed = "root" if os.getuid() == 0 else f"uid {os.getuid()} and root"
+            _notice.say(f"refused a connection to {self.path} from {who}: only {allowed} may attach")
             _send_and_close(conn, "pydebug_hook: refused: this debug session belongs to another user\n")
             return None
         return conn, peer
