@@ -6,7 +6,7 @@ import site
 import sys
 from typing import Any, Dict, List
 
-from . import _bootstrap, _catchsites, _hooks, _rank, _settings
+from . import _bootstrap, _catchsites, _hooks, _notice, _rank, _settings
 from ._version import __version__
 
 
@@ -111,7 +111,7 @@ def main(as_json: bool = False) -> int:
     else:
         active = f"no (IPDB_DEBUG={s['IPDB_DEBUG']!r})"
     rank = r["rank"]
-    timeout = "forever" if s["wait_timeout"] is None else f"{s['wait_timeout']:g} s"
+    timeout = "forever" if s["wait_timeout"] is None else _notice.duration(s["wait_timeout"])
     lines = [
         f"pydebug-hook {r['version']} on Python {r['python']} ({r['executable']})",
         f"start-up file     {pth}",

@@ -82,7 +82,7 @@ def _attach_target(session: Session, registration: Optional[_registry.Registrati
 def waiting_line(session: Session, path: str, target: str) -> str:
     quoted = shlex.quote(path)
     limit = session.settings.wait_timeout
-    bound = f" for {limit:g}s" if limit is not None else ""
+    bound = f" for {_notice.duration(limit)}" if limit is not None else ""
     label = f" [{session.label}]" if session.label else ""
     return (
         f"rank {session.rank.rank} (pid {session.pid}, {session.summary}){label} waits{bound} for a debugger on {quoted}"
@@ -92,7 +92,7 @@ def waiting_line(session: Session, path: str, target: str) -> str:
 
 def _say_no_client(server: states.Server, result: str) -> None:
     if result == states.TIMEOUT:
-        _notice.say(f"no debugger attached within {server.timeout:g}s on {server.path}; going on")
+        _notice.say(f"no debugger attached within {_notice.duration(server.timeout)} on {server.path}; going on")
     elif result == states.INTERRUPTED:
         _notice.say("interrupted (Ctrl-C) while waiting for a debugger; going on")
 

@@ -19,6 +19,10 @@ WOKEN = "woken"  # the wake descriptor became readable (the terminal was granted
 INTERRUPTED = "interrupted"  # Ctrl-C on the program's terminal
 CLOSED = "closed"  # the server was closed under us (a signal, interpreter exit)
 
+# The longest single poll: poll() takes an int of milliseconds (about 24.8 days at most),
+# and IPDB_WAIT_TIMEOUT may be any number of seconds; a longer wait is several polls.
+POLL_SLICE_S = 3600.0
+
 
 def _send_and_close(conn: socket.socket, text: str) -> None:
     """Send a refusal and close so that the client reads it.  Closing a Unix socket
@@ -108,8 +112,9 @@ class Server:
                 poller.register(self.listener.fileno(), select.POLLIN)
                 if self.wake_fd is not None:
                     poller.register(self.wake_fd, select.POLLIN)
+                slice_ms = None if remaining is None else max(1, int(min(remaining, POLL_SLICE_S) * 1000 + 0.999))
                 try:
-                    events = dict(poller.poll(None if remaining is None else max(1, int(remaining * 1000 + 0.999))))
+                    events = dict(poller.poll(slice_ms))
                 except (OSError, ValueError):
                     if self.closed:
                         return CLOSED
