@@ -60,7 +60,7 @@ def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
         terminal.close()
         return f"console on {terminal.name}"
     if mode == "socket":
-        path = settings.socket_path.format(rank=info.rank, local_rank=info.local_rank, pid="<pid>")
+        path = _settings.expand_socket_path(settings.socket_path, info.rank, info.local_rank, "<pid>")
         return f"socket at {path}"
     port = settings.web_port + info.rank
     return f"web at http://{settings.web_host}:{port}/"

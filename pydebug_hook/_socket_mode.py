@@ -15,7 +15,7 @@ from typing import Callable, Optional, Tuple
 from . import _notice, _registry
 from . import _socket_server as states
 from ._session import Session, SessionError
-from ._settings import DEFAULT_SOCKET_PATH
+from ._settings import expand_socket_path
 from ._unix_listener import MAX_PATH_BYTES, Listener, PathUnusable
 
 ENDED = "ended"
@@ -26,11 +26,7 @@ def socket_path(session: Session) -> str:
     """``IPDB_SOCKET_PATH`` expanded for this session; a worker process appends its tag
     (``/tmp/pdb.sock.0.w2``) so that it collides with neither its parent nor a sibling."""
     r = session.rank
-    values = {"rank": r.rank, "local_rank": r.local_rank, "pid": session.pid}
-    try:
-        path = session.settings.socket_path.format(**values)
-    except (KeyError, IndexError, ValueError):  # the settings already warned about it
-        path = DEFAULT_SOCKET_PATH.format(**values)
+    path = expand_socket_path(session.settings.socket_path, r.rank, r.local_rank, session.pid)
     path = os.path.abspath(os.path.expanduser(path))
     if session.child is not None:
         path += f".{session.child.tag}"
