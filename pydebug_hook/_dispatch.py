@@ -16,10 +16,8 @@ import traceback
 from types import FrameType, TracebackType
 from typing import Callable, Optional
 
-from . import _notice, _rank, _settings
+from . import _marks, _notice, _rank, _settings
 from ._session import ChildInfo, Session, SessionError
-
-_DEBUGGED = "__pydebug_hook_debugged__"
 
 Report = Callable[[], None]
 
@@ -32,16 +30,7 @@ def _ignored(exc: BaseException) -> bool:
 
 
 def already_debugged(exc: Optional[BaseException]) -> bool:
-    return exc is not None and bool(getattr(exc, _DEBUGGED, False))
-
-
-def _mark(exc: Optional[BaseException]) -> None:
-    if exc is None:
-        return
-    try:
-        setattr(exc, _DEBUGGED, True)
-    except Exception:  # an exception type with __slots__ and no __dict__: nothing to do
-        pass
+    return exc in _marks.DEBUGGED
 
 
 def wanted(exc: Optional[BaseException]) -> bool:
@@ -216,7 +205,7 @@ def handle(
             print_traceback(exc, tb)
 
     try:
-        _mark(exc)
+        _marks.DEBUGGED.add(exc)
         session = Session(
             exc=exc,
             tb=tb,
