@@ -228,9 +228,17 @@ def _release_when_done(debugger: Any, release: Callable[[], None]) -> None:
 def _debug(session: Session, release: Callable[[], None]) -> bool:
     """The session; True when it goes on as a live breakpoint in the program's tracing
     (*release* is then called when it ends)."""
-    debugger = make_debugger()
+    # A program may set sys.stderr = None (Python then prints nothing there), but the
+    # prompt's input() fails without one ("lost sys.stderr"), and so does IPython: the
+    # session gets a stream to nowhere, and the program its None back afterwards.
+    no_stderr = sys.stderr is None
+    if no_stderr:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 -- closed below, or kept by a live breakpoint
+    live = False
+    debugger = None
     hooks = sys.excepthook, sys.displayhook
     try:
+        debugger = make_debugger()
         if session.is_breakpoint:
             from ._breakpoint import arm_console
 
@@ -238,6 +246,7 @@ def _debug(session: Session, release: Callable[[], None]) -> bool:
             # The terminal stays ours until c/q (released above), so stops need not
             # retake the process gate: a thread holding the gate while it waits for
             # this terminal would otherwise deadlock with the breakpoint.
+            live = True  # the breakpoint's stops need the stream too: it stays
             arm_console(debugger, session.frame, take_turns=False)  # the last call: from here on, calls are traced
             return True
         if session.tb is None:
@@ -247,3 +256,7 @@ def _debug(session: Session, release: Callable[[], None]) -> bool:
         return False
     finally:
         sys.excepthook, sys.displayhook = hooks
+        if no_stderr and not live:
+            stream, sys.stderr = sys.stderr, None
+            if stream is not None:
+                stream.close()
