@@ -7,6 +7,7 @@ serves its session on its socket meanwhile.
 
 import os
 import sys
+import threading
 from typing import Any, Callable, Dict, Optional
 
 from . import _arbiter, _cleanup, _notice, _registry
@@ -62,6 +63,32 @@ class _HostState:
                 mutated()
 
 
+class _PromptThreads:
+    """What IPython's debugger asks of its ``thread_executor`` (``submit(fn).result()``:
+    it runs each prompt in another thread, away from any event loop of the program),
+    with a new thread per prompt instead of a ``ThreadPoolExecutor``.  An executor
+    refuses work once the interpreter has begun to shut down, and a thread whose
+    exception waited for the main thread's session gets its own session exactly then:
+    after ``q`` at the main thread's prompt, while Python joins the other threads."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        from concurrent.futures import Future
+
+        future: Any = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # our thread: what the prompt raises goes to the caller
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="pydebug_hook-prompt", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, **kwargs: Any) -> None:
+        pass
+
+
 def _new_ipdb() -> Any:
     # What ipdb.post_mortem() does to get its debugger (ipdb.__main__._get_debugger_cls
     # and _init_pdb), minus what it should not do to a program that goes on running:
@@ -79,9 +106,17 @@ def _new_ipdb() -> Any:
         shell = app.shell
     context = os.environ.get("IPDB_CONTEXT_SIZE") or get_context_from_config()
     try:
-        return shell.debugger_cls(context=int(context))
+        debugger = shell.debugger_cls(context=int(context))
     except TypeError:
-        return shell.debugger_cls()
+        debugger = shell.debugger_cls()
+    executor = getattr(debugger, "thread_executor", None)
+    if executor is not None and callable(getattr(executor, "submit", None)):
+        debugger.thread_executor = _PromptThreads()
+        try:
+            executor.shutdown(wait=False)  # never used: it has started no thread yet
+        except Exception:
+            pass
+    return debugger
 
 
 def make_debugger() -> Any:
@@ -182,6 +217,10 @@ class _Holding:
             self._restore_terminal()
             _notice.write("\n")
             _notice.say(f"rank {self.session.rank.rank}: {_cleanup.signal_name(signum)} received: the debug session ends with the process")
+        elif _cleanup.left_behind(self.session.thread):
+            self._restore_terminal()
+            _notice.write("\n")
+            _notice.say(self.session.left_at_exit())
         self.streams.__exit__(None, None, None)
         if self.registration is not None:
             self.registration.remove()

@@ -167,6 +167,11 @@ class Server:
         signum = _cleanup.ending_signal()
         if signum is not None and self.channel.attached:  # the launcher tears the job down
             self.channel.write(f"\npydebug_hook: {_cleanup.signal_name(signum)}: the process is being ended; the debug session is over\n")
+        elif _cleanup.left_behind(self.session.thread):
+            line = self.session.left_at_exit()
+            _notice.say(line)
+            if self.channel.attached:
+                self.channel.write(f"\npydebug_hook: {line}\n")
         self.closed = True
         self.channel.drop()
         self.listener.close()
