@@ -82,13 +82,13 @@ def _tmp_runtime_dir(create: bool) -> Path:
             raise
         return wanted  # nothing was ever registered here
     except _files.Untrusted as exc:
-        why = str(exc)
+        why = f"not using {wanted}: it {str(exc).removeprefix(f'{wanted} ')}"
     try:
         instead = _instead_of(wanted, create)
     except FileNotFoundError:
-        _notice.warn_once(("runtime-dir", str(wanted)), f"not using {why}")
+        _notice.warn_once(("runtime-dir", str(wanted)), why)
         raise
-    _notice.warn_once(("runtime-dir", str(wanted)), f"not using {why}; using {instead} instead")
+    _notice.warn_once(("runtime-dir", str(wanted)), f"{why}; using {instead} instead")
     return instead
 
 
