@@ -140,7 +140,10 @@ def test_an_exception_that_refuses_attributes_gets_one_session(python, env, tmp_
     assert len(header_lines(ours.stderr)) == 1
     assert ours.stderr.count(TRACEBACK) == 1
     assert "replaced sys.excepthook" not in ours.stderr
-    assert without_tool_lines(ours.stderr) == plain.stderr
+    # (Python 3.10's own printer names a class of __main__ "__main__.Refuses"; the traceback
+    # module, which prints the decorator's traceback, "Refuses": not this test's concern.)
+    same = lambda text: text.replace("__main__.Refuses", "Refuses")
+    assert same(without_tool_lines(ours.stderr)) == same(plain.stderr)
     assert ours.returncode == plain.returncode == 1
 
 

@@ -49,10 +49,20 @@ def tmp_env(env, shared_tmp):
     return env
 
 
-def as_nobody(source: str, *args: str, env=None) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def nobody_python():
+    """An interpreter nobody can run, for the stranger's scripts (standard library only):
+    the one under test may live below /root."""
+    for candidate in (sys.executable, shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")):
+        if candidate and subprocess.run([*AS_NOBODY, candidate, "-c", "pass"], capture_output=True, cwd="/").returncode == 0:
+            return candidate
+    pytest.fail("no Python interpreter that user nobody can run")
+
+
+def as_nobody(python: str, source: str, *args: str) -> subprocess.CompletedProcess:
     out = subprocess.run(
-        [*AS_NOBODY, sys.executable, "-c", textwrap.dedent(source), *args],
-        capture_output=True, text=True, timeout=30, env=env, cwd="/",
+        [*AS_NOBODY, python, "-c", textwrap.dedent(source), *args],
+        capture_output=True, text=True, timeout=30, cwd="/",
     )
     assert out.returncode == 0, out.stderr
     return out
@@ -90,12 +100,12 @@ os.mkfifo(os.path.join(base, "session-pipe-1-1.json"))
 
 
 @pytest.mark.parametrize("how", ["open", "private", "symlink", "ours-open"])
-def test_a_squatted_runtime_directory_is_never_used(procs, python, tmp_env, tmp_path, shared_tmp, how):
+def test_a_squatted_runtime_directory_is_never_used(procs, python, nobody_python, tmp_env, tmp_path, shared_tmp, how):
     squatted = shared_tmp / f"pydebug_hook-{os.getuid()}"
     if how == "ours-open":
         squatted.mkdir()
         os.chmod(squatted, 0o777)
-    as_nobody(SQUAT, str(squatted), how, json.dumps(forged_record()))
+    as_nobody(nobody_python, SQUAT, str(squatted), how, json.dumps(forged_record()))
     before = sorted(os.listdir(squatted))
 
     listed = run([*cli(python), "ls"], tmp_env, timeout=20)  # the named pipe: no hang
@@ -287,9 +297,9 @@ with open(log, "wb") as f:
 """
 
 
-def test_attach_checks_who_serves_the_socket_before_sending_a_byte(procs, python, env, shared_tmp):
+def test_attach_checks_who_serves_the_socket_before_sending_a_byte(procs, python, nobody_python, env, shared_tmp):
     path, log = shared_tmp / "pdb.sock.0", shared_tmp / "received"
-    server = procs.popen([*AS_NOBODY, sys.executable, "-c", STRANGER_SERVER, str(path), str(log)], env)
+    server = procs.popen([*AS_NOBODY, nobody_python, "-c", STRANGER_SERVER, str(path), str(log)], env, cwd="/")
     assert server.stdout.readline() == "listening\n"
     out = run([*cli(python), "attach", str(path)], env, input="p api_key\n", timeout=20)
     assert out.returncode == 1
