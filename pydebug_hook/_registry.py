@@ -4,7 +4,7 @@ runtime directory (mode 0700), removed when the session ends.
 ``$XDG_RUNTIME_DIR/pydebug_hook`` when the runtime directory is set and ours, else
 ``$TMPDIR/pydebug_hook-<uid>`` (``/tmp/...``).  Another user can make that second name
 first: a directory that is not ours or is open to others is never used; one line says
-so, and the first private directory of ours named ``pydebug_hook-<uid>.<random>`` next
+so, and the first private directory of ours named ``pydebug_hook-<uid>.<time>-<random>`` next
 to it is used instead (made when there is none).  Every process of the user picks the
 same one by the same rule, so that sessions, ``ls`` and ``attach`` agree without a file
 to tell them.  Records of processes that are gone are pruned by whoever lists them;
@@ -28,9 +28,9 @@ from ._session import Session, SessionError
 SCHEMA = 1
 
 
-def _ensure_private_dir(path: Path, create: bool = True) -> Path:
+def _ensure_private_dir(path: Path) -> Path:
     try:
-        return _files.private_dir(path, create)
+        return _files.private_dir(path)
     except _files.Untrusted as exc:
         raise SessionError(f"registry directory: {exc}; not using it") from None
 
@@ -56,11 +56,12 @@ def _ours_next_to(wanted: Path) -> List[Path]:
 
 def _instead_of(wanted: Path, create: bool) -> Path:
     """The directory used when *wanted* cannot be: the first of ours next to it; made
-    (with a name nobody can have taken) when there is none.  Two processes making one
-    at once both settle on the first name, and the other is removed."""
+    when there is none, named by the time (the first made sorts first) and a random
+    part (nobody can take the name before us).  Two processes making one at once both
+    settle on the first, and the other is removed."""
     found = _ours_next_to(wanted)
     if not found and create:
-        mine = wanted.parent / f"{wanted.name}.{os.urandom(6).hex()}"
+        mine = wanted.parent / f"{wanted.name}.{time.time_ns():020d}-{os.urandom(6).hex()}"
         _files.private_dir(mine, create=True)
         found = _ours_next_to(wanted)
         if found and found[0] != mine:
@@ -97,11 +98,12 @@ def runtime_dir(create: bool = True) -> Path:
     if xdg and os.path.isabs(xdg):
         try:
             st = os.stat(xdg)
-            if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
-                base = Path(xdg) / "pydebug_hook"
-                return _ensure_private_dir(base, create) if create else base
+            usable = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
         except OSError:
-            pass
+            usable = False
+        if usable:
+            base = Path(xdg) / "pydebug_hook"
+            return _ensure_private_dir(base) if create else base
     try:
         return _tmp_runtime_dir(create)
     except OSError as exc:
