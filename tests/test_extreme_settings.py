@@ -3,11 +3,13 @@ path templates that try to be code, a web port pushed past 65535 by the rank; an
 session at a path that another session (a forked child's) still serves."""
 
 import os
+import signal
 import socket
 
 import pytest
 from helpers import TRACEBACK, header_lines, run, wait_for, write_script
-from sockets import CRASH, Program, Raw
+from sockets import CRASH, Program, Raw, default_sigint
+from web_client import Watched, free_port_block, port_of, request
 
 from pydebug_hook import _settings
 
@@ -31,6 +33,18 @@ def test_a_wait_of_any_length_is_a_wait(procs, python, env, tmp_path, timeout, s
     assert prog.wait() == 1
     doctor = run([*cli(python), "doctor"], dict(env, IPDB_WAIT_TIMEOUT=timeout), timeout=30)
     assert f"wait for client   {shown}" in doctor.stdout
+
+
+def test_a_web_session_waits_any_length_too(procs, python, env, tmp_path):
+    """The web session counts its wait by comparing times: no system call's limit."""
+    script = write_script(tmp_path, CRASH)
+    env.update(IPDB_DEBUG="1", IPDB_MODE="web", IPDB_WAIT_TIMEOUT="1e12", IPDB_WEB_PORT=str(free_port_block()))
+    prog = Watched(procs.popen([python, str(script)], env, preexec_fn=default_sigint))
+    status, _, _ = request(port_of(prog.url()), "/")
+    assert status == 200
+    assert prog.proc.poll() is None and "session failed" not in prog.stderr
+    prog.proc.send_signal(signal.SIGTERM)
+    assert prog.finish() == -signal.SIGTERM
 
 
 @pytest.mark.parametrize(
