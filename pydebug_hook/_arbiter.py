@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
-from . import _cleanup, _locks, _notice, _registry
+from . import _cleanup, _files, _locks, _notice, _registry
 from ._session import Session, SessionError
 from ._terminal import Terminal
 
@@ -49,9 +49,7 @@ def _tickets(directory: Path) -> List[Path]:
 
 def read_ticket(path: Path) -> dict:
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
+        return _files.read_json(path)
     except (OSError, ValueError):
         return {}
 
@@ -173,7 +171,7 @@ def _lock_terminal(directory: Path, blocking: bool, stop: Callable[[], bool] = l
     while not stop():
         _locks.mkdir(directory)
         try:
-            fd = os.open(directory / TERMINAL_LOCK, os.O_RDWR | os.O_CREAT | _locks.O_CLOEXEC, 0o600)
+            fd = _files.open_owned(directory / TERMINAL_LOCK, os.O_RDWR | os.O_CREAT)
         except FileNotFoundError:
             continue
         try:

@@ -12,15 +12,12 @@ import socket
 import sys
 from typing import List, Optional, Tuple, Union
 
+from ._notice import printable, say
 from ._registry import Record, records
 
 
 class NotFound(Exception):
     """Nothing to attach to; the message says why, in one line."""
-
-
-def _err(message: str) -> None:
-    sys.stderr.write(f"pydebug-hook: {message}\n")
 
 
 def _waiting_ranks(found: List[Record]) -> str:
@@ -100,7 +97,7 @@ def main(target: Optional[str]) -> int:
     try:
         chosen = resolve(target, found)
     except NotFound as exc:
-        _err(str(exc))
+        say(str(exc))
         return 1
     if isinstance(chosen, str):
         from ._client import attach
@@ -109,15 +106,15 @@ def main(target: Optional[str]) -> int:
     kind, where = endpoint_of(chosen)
     if kind == "url":
         # A web session is opened in a browser; print its address (alone on stdout, for scripts).
-        sys.stdout.write(where + "\n")
-        _err(f"rank {chosen.rank} (pid {chosen.pid}) is a web session: open {where}")
+        sys.stdout.write(printable(where) + "\n")
+        say(f"rank {chosen.rank} (pid {chosen.pid}) is a web session: open {where}")
         return 0
     if kind == "none":
-        _err(where)
+        say(where)
         return 1
     from ._client import attach
 
-    sys.stderr.write(f"pydebug-hook: attaching to rank {chosen.rank} (pid {chosen.pid}) on {where}\n")
+    say(f"attaching to rank {chosen.rank} (pid {chosen.pid}) on {where}")
     if target is None:  # how to come back after a detach: by rank when that is unambiguous
         same_rank = [r for r in found if r.rank == chosen.rank]
         target = str(chosen.rank) if len(same_rank) == 1 else str(chosen.pid)

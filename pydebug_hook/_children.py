@@ -95,12 +95,12 @@ def hand_over(exc: BaseException, child: ChildInfo) -> None:
     """After the worker's session: the exception leaves for the parent, pickled with its
     ``__dict__``.  Our "debugged" mark must not go with it (the parent's hook would then
     skip printing it); a note saying where it was debugged goes instead."""
-    from ._dispatch import _DEBUGGED
+    from ._marks import DEBUGGED
 
+    DEBUGGED.discard(exc)
     try:
-        vars(exc).pop(_DEBUGGED, None)
         setattr(exc, FROM_CHILD, note(child))
-    except Exception:  # no __dict__ (__slots__): the parent will simply debug it too
+    except BaseException:  # an exception that refuses attributes: the parent debugs it too
         pass
 
 
@@ -116,10 +116,10 @@ def debugged_in_child(exc: Optional[BaseException]) -> Optional[str]:
     the failure of a worker that had its session: the note :func:`hand_over` left."""
     if exc is None:
         return None
-    found = getattr(exc, FROM_CHILD, None)  # Pool, ProcessPoolExecutor: the object itself came back
-    if isinstance(found, str):
-        return found
     try:
+        found = getattr(exc, FROM_CHILD, None)  # Pool, ProcessPoolExecutor: the object itself came back
+        if isinstance(found, str):
+            return found
         frame = _deepest_frame(exc.__traceback__)
         if frame is not None and frame.f_code.co_name == "reraise":
             # DataLoader: torch's ExceptionWrapper.reraise() raises a new exception made
@@ -140,21 +140,17 @@ def debugged_in_child(exc: Optional[BaseException]) -> Optional[str]:
     return None
 
 
-_TOLD = "__pydebug_hook_told__"
-
-
 def told_debugged_in_child(exc: Optional[BaseException]) -> bool:
     """For the dispatch in the parent: True when *exc* reports a failure debugged in a
     worker, after saying so once (a decorator and then the excepthook may both ask)."""
     where = debugged_in_child(exc)
     if where is None:
         return False
-    if not getattr(exc, _TOLD, False):
+    from . import _marks
+
+    if exc not in _marks.TOLD:
         from . import _notice
 
         _notice.say(f"{type(exc).__name__} reports the failure of {where}, debugged there; no second session here")
-        try:
-            setattr(exc, _TOLD, True)
-        except Exception:
-            pass
+        _marks.TOLD.add(exc)
     return True

@@ -29,7 +29,7 @@ SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasat
 _actions: Dict[int, Tuple[Action, Optional[Action]]] = {}
 _previous: Dict[int, object] = {}  # signal -> the disposition before ours
 _ids = itertools.count(1)
-_state = {"atexit": False, "fork": False, "pid": os.getpid()}
+_state = {"atexit": False, "fork": False, "pid": os.getpid(), "exiting": False}
 _ending: List[int] = []  # the signal being handled, while the actions run
 
 
@@ -66,7 +66,14 @@ def run_all() -> None:
 
 def _at_exit() -> None:
     if os.getpid() == _state["pid"]:
+        _state["exiting"] = True
         run_all()
+
+
+def left_behind(thread: threading.Thread) -> bool:
+    """Whether the interpreter is exiting while *thread*, in a session, still runs: a
+    daemon thread, which Python does not wait for (its session ends unfinished)."""
+    return bool(_state["exiting"]) and thread is not threading.current_thread() and thread.is_alive()
 
 
 def _after_fork_in_child() -> None:

@@ -10,10 +10,13 @@ the debugger's prompt detaches: the session keeps waiting for the next client.
 import codecs
 import os
 import socket
+import stat
 import sys
 from typing import Any, List, Optional, Tuple
 
-from . import _wire
+from . import _notice, _wire
+from ._files import file_kind
+from ._unix_listener import peer_allowed, peer_of
 
 HISTORY_FILE = "~/.pydebug_hook_history"
 HISTORY_LENGTH = 1000
@@ -21,11 +24,6 @@ HISTORY_LENGTH = 1000
 COMPLETER_DELIMS = " \t\n`@#%^&*()=+[{]}\\|;:'\",<>?"
 
 Event = Tuple[str, str, str]  # ("text", text, "") | ("control", word, payload) | ("closed", "", "")
-
-
-def _err(message: str) -> None:
-    sys.stderr.write(f"pydebug-hook: {message}\n")
-    sys.stderr.flush()
 
 
 class Client:
@@ -73,7 +71,7 @@ class Client:
                 if interrupted:
                     raise
                 interrupted = True
-                _err("the program is still running the last command; Ctrl-C again detaches")
+                _notice.say("the program is still running the last command; Ctrl-C again detaches")
             except OSError:
                 return b""
 
@@ -133,8 +131,15 @@ class Client:
             return
         path = os.path.expanduser(HISTORY_FILE)
         try:
+            # Commands may hold secrets: the file is 0600 before a line is written to it
+            # (GNU readline keeps an existing file's mode; libedit creates it with the
+            # umask's), and a symbolic link in its place is not followed.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
             self._readline.write_history_file(path)
-            os.chmod(path, 0o600)  # commands may hold secrets
         except OSError:
             pass
 
@@ -185,14 +190,14 @@ class Client:
                         continue
                     sys.stdout.write("\n")
                     sys.stdout.flush()
-                    _err(f"detached; the session keeps waiting (pydebug-hook attach {self.target})")
+                    _notice.say(f"detached; the session keeps waiting (pydebug-hook attach {self.target})")
                     return 0
                 if not self._send(line.replace(_wire.MARK, "") + "\n"):
-                    _err("the session closed the connection")
+                    _notice.say("the session closed the connection")
                     return 0
         except KeyboardInterrupt:
             sys.stdout.write("\n")
-            _err(f"detached; the session keeps waiting (pydebug-hook attach {self.target})")
+            _notice.say(f"detached; the session keeps waiting (pydebug-hook attach {self.target})")
             return 0
         finally:
             self._save_history()
@@ -203,26 +208,42 @@ class Client:
 
 
 def connect(path: str) -> Tuple[Optional[socket.socket], str]:
-    """A connected socket, or None and why not."""
+    """A socket connected to a session of ours, or None and why not.
+
+    Whoever serves the socket is checked before a byte is sent: a socket at a
+    well-known path may be another user's, waiting for what we type."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None, f"no socket at {path}"
+    except OSError as exc:
+        return None, f"cannot connect to {path}: {exc.strerror or exc}"
+    if not stat.S_ISSOCK(mode):
+        return None, f"{path} is a {file_kind(mode)}, not a socket: no debug session there"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
-        return sock, ""
-    except FileNotFoundError:
-        why = f"no socket at {path}"
-    except ConnectionRefusedError:
-        why = f"nothing listens on {path} any more (the session is over)"
-    except PermissionError:
-        why = f"permission denied on {path}: it belongs to another user"
     except OSError as exc:
-        why = f"cannot connect to {path}: {exc.strerror or exc}"
-    sock.close()
-    return None, why
+        sock.close()
+        if isinstance(exc, FileNotFoundError):
+            return None, f"no socket at {path}"
+        if isinstance(exc, ConnectionRefusedError):
+            return None, f"nothing listens on {path} any more (the session is over)"
+        if isinstance(exc, PermissionError):
+            return None, f"permission denied on {path}: it belongs to another user"
+        return None, f"cannot connect to {path}: {exc.strerror or exc}"
+    peer = peer_of(sock)
+    if not peer_allowed(peer):
+        sock.close()
+        who = f"uid {peer.uid} (pid {peer.pid})" if peer else "a process whose credentials cannot be read"
+        allowed = "root" if os.getuid() == 0 else f"uid {os.getuid()} or root"
+        return None, f"{path} is served by {who}, not by {allowed}: not attaching (nothing was sent)"
+    return sock, ""
 
 
 def attach(path: str, target: str) -> int:
     sock, why = connect(path)
     if sock is None:
-        _err(why)
+        _notice.say(why)
         return 1
     return Client(sock, target).run()

@@ -7,6 +7,7 @@ serves its session on its socket meanwhile.
 
 import os
 import sys
+import threading
 from typing import Any, Callable, Dict, Optional
 
 from . import _arbiter, _cleanup, _notice, _registry
@@ -69,6 +70,32 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
+class _PromptThreads:
+    """What IPython's debugger asks of its ``thread_executor`` (``submit(fn).result()``:
+    it runs each prompt in another thread, away from any event loop of the program),
+    with a new thread per prompt instead of a ``ThreadPoolExecutor``.  An executor
+    refuses work once the interpreter has begun to shut down, and a thread whose
+    exception waited for the main thread's session gets its own session exactly then:
+    after ``q`` at the main thread's prompt, while Python joins the other threads."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        from concurrent.futures import Future
+
+        future: Any = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # our thread: what the prompt raises goes to the caller
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="pydebug_hook-prompt", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, **kwargs: Any) -> None:
+        pass
+
+
 def _new_ipdb() -> Any:
     # What ipdb.post_mortem() does to get its debugger (ipdb.__main__._get_debugger_cls
     # and _init_pdb), minus what it should not do to a program that goes on running:
@@ -92,9 +119,17 @@ def _new_ipdb() -> Any:
         shell = app.shell
     context = os.environ.get("IPDB_CONTEXT_SIZE") or get_context_from_config()
     try:
-        return shell.debugger_cls(context=int(context))
+        debugger = shell.debugger_cls(context=int(context))
     except TypeError:
-        return shell.debugger_cls()
+        debugger = shell.debugger_cls()
+    executor = getattr(debugger, "thread_executor", None)
+    if executor is not None and callable(getattr(executor, "submit", None)):
+        debugger.thread_executor = _PromptThreads()
+        try:
+            executor.shutdown(wait=False)  # never used: it has started no thread yet
+        except Exception:
+            pass
+    return debugger
 
 
 def _plain_off_terminal(debugger: Any) -> Any:
@@ -216,6 +251,10 @@ class _Holding:
             self._restore_terminal()
             _notice.write("\n")
             _notice.say(f"rank {self.session.rank.rank}: {_cleanup.signal_name(signum)} received: the debug session ends with the process")
+        elif _cleanup.left_behind(self.session.thread):
+            self._restore_terminal()
+            _notice.write("\n")
+            _notice.say(self.session.left_at_exit())
         self.streams.__exit__(None, None, None)
         if self.registration is not None:
             self.registration.remove()
@@ -285,11 +324,19 @@ def _end_on_ctrl_c(debugger: Any) -> None:
 def _debug(session: Session, release: Callable[[], None]) -> bool:
     """The session; True when it goes on as a live breakpoint in the program's tracing
     (*release* is then called when it ends)."""
-    debugger = make_debugger()
-    if session.output_captured:
-        _end_on_ctrl_c(debugger)
+    # A program may set sys.stderr = None (Python then prints nothing there), but the
+    # prompt's input() fails without one ("lost sys.stderr"), and so does IPython: the
+    # session gets a stream to nowhere, and the program its None back afterwards.
+    no_stderr = sys.stderr is None
+    if no_stderr:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 -- closed below, or kept by a live breakpoint
+    live = False
+    debugger = None
     hooks = sys.excepthook, sys.displayhook
     try:
+        debugger = make_debugger()
+        if session.output_captured:
+            _end_on_ctrl_c(debugger)
         if session.is_breakpoint:
             from ._breakpoint import arm_console
 
@@ -297,6 +344,7 @@ def _debug(session: Session, release: Callable[[], None]) -> bool:
             # The terminal stays ours until c/q (released above), so stops need not
             # retake the process gate: a thread holding the gate while it waits for
             # this terminal would otherwise deadlock with the breakpoint.
+            live = True  # the breakpoint's stops need the stream too: it stays
             arm_console(debugger, session.frame, take_turns=False)  # the last call: from here on, calls are traced
             return True
         if session.tb is None:
@@ -306,3 +354,7 @@ def _debug(session: Session, release: Callable[[], None]) -> bool:
         return False
     finally:
         sys.excepthook, sys.displayhook = hooks
+        if no_stderr and not live:
+            stream, sys.stderr = sys.stderr, None
+            if stream is not None:
+                stream.close()

@@ -16,10 +16,8 @@ import traceback
 from types import FrameType, TracebackType
 from typing import Callable, Optional
 
-from . import _notice, _rank, _settings
+from . import _marks, _notice, _rank, _settings
 from ._session import ChildInfo, Session, SessionError
-
-_DEBUGGED = "__pydebug_hook_debugged__"
 
 Report = Callable[[], None]
 
@@ -32,16 +30,7 @@ def _ignored(exc: BaseException) -> bool:
 
 
 def already_debugged(exc: Optional[BaseException]) -> bool:
-    return exc is not None and bool(getattr(exc, _DEBUGGED, False))
-
-
-def _mark(exc: Optional[BaseException]) -> None:
-    if exc is None:
-        return
-    try:
-        setattr(exc, _DEBUGGED, True)
-    except Exception:  # an exception type with __slots__ and no __dict__: nothing to do
-        pass
+    return exc in _marks.DEBUGGED
 
 
 def wanted(exc: Optional[BaseException]) -> bool:
@@ -90,12 +79,35 @@ def _gate() -> _Gate:
     return _gate_holder[0]
 
 
+# torch's init_process_group wraps sys.excepthook in this function, which points
+# sys.stderr at a StringIO of its own (its local ``buf``) while it calls our hook, and
+# prints the capture with a "[rankN]:" prefix after it returns (DESIGN, trap 1).
+_TORCH_WRAPPER = ("torch.distributed.distributed_c10d", "_distributed_excepthook")
+
+
+def _torch_capture(stream: object) -> bool:
+    """Whether *stream* is the capture of torch's excepthook wrapper, running above us."""
+    frame = sys._getframe(1)
+    for _ in range(64):
+        if frame is None:
+            return False
+        code = frame.f_code
+        if (frame.f_globals.get("__name__"), code.co_name) == _TORCH_WRAPPER:
+            try:
+                return frame.f_locals.get("buf") is stream
+            except Exception:
+                return False
+        frame = frame.f_back
+    return False
+
+
 def traceback_stream():
-    """Where a traceback goes: ``sys.stderr``, unless a wrapping hook swapped in a
-    ``StringIO`` to capture it (torch's), in which case the real stderr: the user
-    must see it before the session, not after."""
+    """Where a traceback goes: ``sys.stderr``, as Python would print it (a program's own
+    capture in a ``StringIO`` gets it; None, as with ``sys.stderr = None``, prints
+    nothing).  One exception: torch's excepthook wrapper captures it until the session
+    is over, so it goes to the real stderr, where the user looks before the session."""
     stream = sys.stderr
-    if stream is None or isinstance(stream, io.StringIO):
+    if stream is not None and isinstance(stream, io.StringIO) and _torch_capture(stream):
         stream = sys.__stderr__
     return stream
 
@@ -211,7 +223,7 @@ def handle(
             _echo_traceback(exc, tb)
 
     try:
-        _mark(exc)
+        _marks.DEBUGGED.add(exc)
         from . import _reach
 
         reach = _reach.survey()

@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Any, Dict
 
-from . import _catchsites, _hooks, _rank, _settings, _startup
+from . import _catchsites, _hooks, _notice, _rank, _settings, _startup
 from ._version import __version__
 
 
@@ -23,7 +23,7 @@ def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
     finally:
         reach.close()
     if mode == "socket":
-        path = settings.socket_path.format(rank=info.rank, local_rank=info.local_rank, pid="<pid>")
+        path = _settings.expand_socket_path(settings.socket_path, info.rank, info.local_rank, "<pid>")
         return f"socket at {path}"
     if mode == "dump":
         from ._dumps import directory
@@ -99,7 +99,7 @@ def main(as_json: bool = False) -> int:
     else:
         debugging = "off"
     rank = r["rank"]
-    timeout = "forever" if s["wait_timeout"] is None else f"{s['wait_timeout']:g} s"
+    timeout = "forever" if s["wait_timeout"] is None else _notice.duration(s["wait_timeout"])
     lines = [
         f"pydebug-hook {r['version']} on Python {r['python']} ({r['executable']})",
         f"environment       {r['prefix']}",

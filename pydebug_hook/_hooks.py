@@ -88,23 +88,24 @@ def _sys_hook_failed(typ: "Type[BaseException]", value: BaseException, tb: "Opti
     return on_error
 
 
-_SEEN = "__pydebug_hook_seen__"
+# Never debugged, and passed to the previous hook before anything else happens: after an
+# uncaught KeyboardInterrupt, Python ends the process by SIGINT (status 130 in a shell)
+# unless code compiled from a string runs first (an import of a module that builds a
+# namedtuple or a dataclass does), which clears the flag that says so and makes it 1.
+_PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 def _excepthook(typ: "Type[BaseException]", value: BaseException, tb: "Optional[TracebackType]") -> None:
-    try:
-        setattr(value, _SEEN, True)  # for _debug_at_exit: this one reached us
-    except Exception:
-        pass
     prev = _previous_excepthook or sys.__excepthook__
-    if not _active or hasattr(sys, "ps1"):
+    if not _active or hasattr(sys, "ps1") or isinstance(value, _PASS_THROUGH):
         # ps1 exists while the interactive prompt runs (not during `python -i script`):
         # a typo at the >>> prompt is reported, not debugged.
         prev(typ, value, tb)
         return
-    from . import _dispatch
+    from . import _dispatch, _marks
 
-    if _dispatch.already_debugged(value) and prev is sys.__excepthook__:
+    _marks.SEEN.add(value)  # for _debug_at_exit: this one reached us
+    if value in _marks.DEBUGGED and prev is sys.__excepthook__:
         return  # its traceback was printed when its session opened
     on_error = _sys_hook_failed(typ, value, tb)
     run = _chain(lambda: _print_as_python(prev, typ, value, tb), on_error)
@@ -171,12 +172,12 @@ def _debug_at_exit() -> None:
     if not _active or hasattr(sys, "ps1"):
         return
     value = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
-    if value is None:
-        return
+    if value is None or isinstance(value, _PASS_THROUGH):
+        return  # nothing to import on the way (see _PASS_THROUGH)
     try:
-        from . import _dispatch, _notice
+        from . import _dispatch, _marks, _notice
 
-        if getattr(value, _SEEN, False) or not _dispatch.wanted(value):
+        if value in _marks.SEEN or not _dispatch.wanted(value):
             return
         tb = value.__traceback__ or getattr(sys, "last_traceback", None)
         _notice.say(

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
-from . import _cleanup, _locks, _notice, _registry
+from . import _cleanup, _files, _locks, _notice, _registry
 from ._session import Session, SessionError
 
 TOMBSTONE_LIFETIME = 3600.0  # seconds an ended session is remembered
@@ -77,7 +77,7 @@ def is_consequence(exc: Optional[BaseException]) -> bool:
             if cls.__name__ in _CONSEQUENCE_TYPES and cls.__module__.startswith("torch"):
                 return True
         if isinstance(exc, RuntimeError):  # torch reports C++ errors as RuntimeError
-            text = str(exc).lower()
+            text = _notice.exception_text(exc).lower()
             if any(needle in text for needle in _CONSEQUENCE_TEXTS):
                 return True
         exc = exc.__cause__ if exc.__suppress_context__ else (exc.__cause__ or exc.__context__)
@@ -133,11 +133,9 @@ def job_dir(job_id: str) -> Path:
 
 def _read(path: Path) -> Optional[dict]:
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        return _files.read_json(path)
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
 
 
 def entries(directory: Path, since: float, now: Optional[float] = None) -> List[Entry]:
@@ -159,15 +157,16 @@ def entries(directory: Path, since: float, now: Optional[float] = None) -> List[
         data = _read(path)
         if data is None:
             continue
-        if not live and now - float(data.get("ended_at", 0)) > TOMBSTONE_LIFETIME:
-            _locks.unlink(path)
-            continue
         try:
+            ended_at = None if live else float(data.get("ended_at", 0))
             entry = Entry(
                 path, live, int(data["rank"]), int(data["pid"]), float(data["failed_at"]),
-                float(data["failed_boot"]), bool(data.get("consequence")), data.get("ended_at"),
+                float(data["failed_boot"]), bool(data.get("consequence")), ended_at,
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
+            continue  # not a file of ours (a session writes them all valid)
+        if ended_at is not None and not now - ended_at <= TOMBSTONE_LIFETIME:
+            _locks.unlink(path)
             continue
         if entry.failed_boot >= since:
             found.append(entry)
@@ -291,7 +290,8 @@ class Job:
         data = _read_fd(fd) or {}
         data["ended_at"] = time.time()
         try:
-            with open(tombstone, "w", encoding="utf-8") as f:
+            fd = os.open(tombstone, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(data, f)
         except OSError:
             pass

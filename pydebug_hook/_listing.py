@@ -6,6 +6,7 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
+from ._notice import printable
 from ._registry import Record, records
 
 COLUMNS = ("#", "RANK", "PID", "HOST", "MODE", "STATE", "AGE", "ENDPOINT", "EXCEPTION")
@@ -31,9 +32,11 @@ def describe(record: Record) -> str:
 
 
 def rows(found: Sequence[Record], now: Optional[float] = None) -> List[List[str]]:
+    """The table's cells; what the records say is printed with control characters
+    escaped (a record is text another process wrote)."""
     now = time.time() if now is None else now
     return [
-        [
+        [printable(cell) for cell in [
             str(index),
             f"{r.rank}/{r.world_size}",
             str(r.pid),
@@ -43,7 +46,7 @@ def rows(found: Sequence[Record], now: Optional[float] = None) -> List[List[str]
             age(now - r.failed_at),
             r.endpoint,
             describe(r),
-        ]
+        ]]
         for index, r in enumerate(found, 1)
     ]
 

@@ -13,14 +13,14 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from . import _files
+
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def mkdir(directory: Path) -> None:
-    try:
-        os.mkdir(directory, 0o700)
-    except FileExistsError:
-        pass
+    """*directory* as a private directory of ours (made when missing)."""
+    _files.private_dir(directory)
 
 
 def unlink(path: Path) -> None:
@@ -68,10 +68,13 @@ def create_held(directory: Path, name: str, content: bytes, tries: int = 5) -> O
 
 def released(path: Path, blocking: bool) -> bool:
     """Whether the owner of *path* has let go of it (waiting for that when *blocking*).
-    A leftover of a dead owner is removed."""
+    A leftover of a dead owner is removed.  A file that is not a regular file of ours
+    holds nobody: it is not waited for (and left alone)."""
     try:
-        fd = os.open(path, os.O_RDONLY | O_CLOEXEC)
+        fd = _files.open_owned(path)
     except FileNotFoundError:
+        return True
+    except _files.Untrusted:
         return True
     try:
         try:

@@ -2,20 +2,27 @@
 runtime directory (mode 0700), removed when the session ends.
 
 ``$XDG_RUNTIME_DIR/pydebug_hook`` when the runtime directory is set and ours, else
-``/tmp/pydebug_hook-<uid>``.  A directory that is not ours or is open to others is never
-used.  Records of processes that are gone are pruned by whoever lists them.
+``$TMPDIR/pydebug_hook-<uid>`` (``/tmp/...``).  Another user can make that second name
+first: a directory that is not ours or is open to others is never used; one line says
+so, and the first private directory of ours named ``pydebug_hook-<uid>.<time>-<random>`` next
+to it is used instead (made when there is none).  Every process of the user picks the
+same one by the same rule, so that sessions, ``ls`` and ``attach`` agree without a file
+to tell them.  Records of processes that are gone are pruned by whoever lists them;
+a record that is not one of ours, or not a valid record, is skipped with one line.
 """
 
 import itertools
 import json
+import math
 import os
 import socket
 import stat
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
+from . import _files, _notice
 from ._session import Session, SessionError
 
 SCHEMA = 1
@@ -23,15 +30,9 @@ SCHEMA = 1
 
 def _ensure_private_dir(path: Path) -> Path:
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-        raise SessionError(f"registry directory {path} is not a directory owned by uid {os.getuid()}; not using it")
-    if st.st_mode & 0o077:
-        raise SessionError(f"registry directory {path} is open to other users (mode {stat.S_IMODE(st.st_mode):o}); not using it")
-    return path
+        return _files.private_dir(path)
+    except _files.Untrusted as exc:
+        raise SessionError(f"registry directory: {exc}; not using it") from None
 
 
 def _tmp_base() -> Path:
@@ -40,26 +41,81 @@ def _tmp_base() -> Path:
     return Path(tempfile.gettempdir()) / f"pydebug_hook-{os.getuid()}"
 
 
+def _ours_next_to(wanted: Path) -> List[Path]:
+    """Private directories of ours named ``<wanted>.<suffix>``, in name order."""
+    prefix = wanted.name + "."
+    found = []
+    for name in sorted(os.listdir(wanted.parent)):
+        if name.startswith(prefix):
+            try:
+                found.append(_files.private_dir(wanted.parent / name, create=False))
+            except OSError:
+                continue  # somebody else's, or not a directory: never ours
+    return found
+
+
+def _instead_of(wanted: Path, create: bool) -> Path:
+    """The directory used when *wanted* cannot be: the first of ours next to it; made
+    when there is none, named by the time (the first made sorts first) and a random
+    part (nobody can take the name before us).  Two processes making one at once both
+    settle on the first, and the other is removed."""
+    found = _ours_next_to(wanted)
+    if not found and create:
+        mine = wanted.parent / f"{wanted.name}.{time.time_ns():020d}-{os.urandom(6).hex()}"
+        _files.private_dir(mine, create=True)
+        found = _ours_next_to(wanted)
+        if found and found[0] != mine:
+            try:
+                os.rmdir(mine)
+            except OSError:
+                pass
+    if not found:
+        raise FileNotFoundError(f"no private directory of ours next to {wanted}")
+    return found[0]
+
+
+def _tmp_runtime_dir(create: bool) -> Path:
+    wanted = _tmp_base()
+    try:
+        return _files.private_dir(wanted, create)
+    except FileNotFoundError:
+        if create:
+            raise
+        return wanted  # nothing was ever registered here
+    except _files.Untrusted as exc:
+        why = f"not using {wanted}: it {str(exc).removeprefix(f'{wanted} ')}"
+    try:
+        instead = _instead_of(wanted, create)
+    except FileNotFoundError:
+        _notice.warn_once(("runtime-dir", str(wanted)), why)
+        raise
+    _notice.warn_once(("runtime-dir", str(wanted)), f"{why}; using {instead} instead")
+    return instead
+
+
 def runtime_dir(create: bool = True) -> Path:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
-    base: Optional[Path] = None
     if xdg and os.path.isabs(xdg):
         try:
             st = os.stat(xdg)
-            if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
-                base = Path(xdg) / "pydebug_hook"
+            usable = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
         except OSError:
-            pass
-    if base is None:
-        base = _tmp_base()
-    return _ensure_private_dir(base) if create else base
+            usable = False
+        if usable:
+            base = Path(xdg) / "pydebug_hook"
+            return _ensure_private_dir(base) if create else base
+    try:
+        return _tmp_runtime_dir(create)
+    except OSError as exc:
+        raise SessionError(f"no private runtime directory: {_notice.describe_error(exc)}") from None
 
 
 def private_dirs() -> Iterator[Path]:
     """Private (0700, ours) directories for files of ours, best first: the runtime
-    directory, then ``/tmp/pydebug_hook-<uid>``; made when reached, skipped when unusable."""
+    directory, then the one in the temporary directory; made when reached, skipped when
+    unusable."""
     found: List[Path] = []
-    for make in (runtime_dir, lambda: _ensure_private_dir(_tmp_base())):
+    for make in (runtime_dir, lambda: _tmp_runtime_dir(create=True)):
         try:
             path = make()
         except (OSError, SessionError):
@@ -147,8 +203,22 @@ class Record:
 
     @classmethod
     def from_json(cls, data: Dict[str, Any], path: Optional[str] = None) -> "Record":
-        known = {f.name for f in fields(cls)}
-        record = cls(**{k: v for k, v in data.items() if k in known and k != "path"})
+        """The record in *data*, checked field by field; ``ValueError`` naming the first
+        field that is missing or of the wrong kind (a record is read by every ``ls``
+        and session of the user: one bad file must not break them)."""
+        values = {}
+        for f in fields(cls):
+            if f.name == "path":
+                continue
+            if f.name not in data:
+                if f.default is MISSING and f.default_factory is MISSING:
+                    raise ValueError(f"field {f.name!r} is missing")
+                continue
+            value = data[f.name]
+            if not _FIELD_CHECKS[f.name](value):
+                raise ValueError(f"field {f.name!r} is {_notice.printable(repr(value)[:40])}, not {_FIELD_KINDS[f.name]}")
+            values[f.name] = value
+        record = cls(**values)
         record.path = path
         return record
 
@@ -156,6 +226,42 @@ class Record:
         if self.host != socket.gethostname():
             return True  # cannot tell from here
         return pid_alive(self.pid, self.pid_start)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _is_time(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _optional(check: Any) -> Any:
+    return lambda value: value is None or check(value)
+
+
+_CHECK_OF_KIND = {
+    "an integer": _is_int,
+    "a time in seconds": _is_time,
+    "a string": _is_text,
+    "an integer or null": _optional(_is_int),
+    "a string or null": _optional(_is_text),
+    "an object": lambda value: isinstance(value, dict),
+}
+_FIELD_KINDS = {
+    "rank": "an integer", "local_rank": "an integer", "world_size": "an integer", "pid": "an integer",
+    "schema": "an integer", "pid_start": "an integer or null",
+    "failed_at": "a time in seconds", "started_at": "a time in seconds",
+    "host": "a string", "mode": "a string", "endpoint": "a string", "exception": "a string",
+    "kind": "a string", "state": "a string",
+    "job_id": "a string or null", "label": "a string or null", "child": "a string or null",
+    "extra": "an object",
+}
+_FIELD_CHECKS = {name: _CHECK_OF_KIND[kind] for name, kind in _FIELD_KINDS.items()}
 
 
 class Registration:
@@ -232,9 +338,19 @@ def _remove_endpoint(record: Record) -> None:
     remove_if_stale(record.endpoint)
 
 
+def read_record(path: Path) -> Record:
+    """The record in *path*; ``OSError`` (:class:`._files.Untrusted` for a file that is
+    not a regular file of ours) or ``ValueError`` (not a valid record) otherwise."""
+    record = Record.from_json(_files.read_json(path), str(path))
+    if not 0 < record.pid < 2**31:
+        raise ValueError(f"field 'pid' is {record.pid}, not a process id")
+    return record
+
+
 def records(prune: bool = True) -> List[Record]:
-    """Live sessions, first failure first.  *prune*: remove the records of processes
-    that are gone, with their stale sockets."""
+    """Live sessions, first failure first.  A file that is not a valid record of ours
+    is skipped, with one line (once per process).  *prune*: remove the records of
+    processes that are gone, with their stale sockets."""
     try:
         directory = runtime_dir(create=False)
         names = os.listdir(directory)
@@ -246,9 +362,12 @@ def records(prune: bool = True) -> List[Record]:
             continue
         path = directory / name
         try:
-            with open(path, encoding="utf-8") as f:
-                record = Record.from_json(json.load(f), str(path))
-        except (OSError, ValueError, TypeError):
+            record = read_record(path)
+        except FileNotFoundError:
+            continue  # its session ended while we listed
+        except (OSError, ValueError) as exc:
+            why = str(exc) if isinstance(exc, _files.Untrusted) else f"{path}: {exc}"
+            _notice.warn_once(("record", str(path)), f"skipping session record {why}")
             continue
         if not record.alive():
             if prune:

@@ -137,7 +137,7 @@ class RemotePdb(pdb.Pdb):
             return None
         self.outcome = how
         if how == server_states.TIMEOUT:
-            _notice.say(f"no debugger came back within {self.server.timeout:g}s on {self.server.path}; going on")
+            _notice.say(f"no debugger came back within {_notice.duration(self.server.timeout)} on {self.server.path}; going on")
         elif how == server_states.INTERRUPTED:
             _notice.say("interrupted (Ctrl-C): debug session ended")
         self.server.close()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Optional
 
-from ._notice import printable
+from ._notice import describe_error, printable
 from ._rank import RankInfo
 from ._settings import Settings
 from ._terminal import Terminal
@@ -58,6 +58,7 @@ class Session:
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
     thread_name: str = field(default_factory=lambda: threading.current_thread().name)
+    thread: threading.Thread = field(default_factory=threading.current_thread, repr=False, compare=False)
 
     @property
     def is_breakpoint(self) -> bool:
@@ -71,9 +72,9 @@ class Session:
             return f"breakpoint in {code.co_name} ({os.path.basename(code.co_filename)}:{self.frame.f_lineno})"
         if self.exc is None:
             return "traceback"
-        text = printable(" ".join(str(self.exc).split()))
-        name = self.exc_name
-        line = f"{name}: {text}" if text else name
+        # The message is the program's text (its __str__ may even fail): one line,
+        # control characters escaped, as everything printed that came from elsewhere.
+        line = printable(" ".join(describe_error(self.exc).split()))
         return line if len(line) <= 160 else line[:157] + "..."
 
     @property
@@ -91,9 +92,14 @@ class Session:
             parts.append(self.child.describe())
         return f"rank {r.rank}/{r.world_size} ({', '.join(parts)})"
 
+    def left_at_exit(self) -> str:
+        """The line said when the program exits while this session (of a daemon thread)
+        is still open."""
+        return f"the program exits (its main thread ended) while the debug session of {self.where} is open; the session ends with it"
+
     def header(self, outcome: Optional[str] = None) -> str:
         """The header line; *outcome* replaces ``-> MODE session`` when none opens."""
         what = self.summary if self.is_breakpoint else self.exc_name
         label = f" [{self.label}]" if self.label else ""
         end = f"({outcome})" if outcome else f"-> {self.mode} session"
-        return f"pydebug_hook: {what} on {self.where}{label} {end}\n"
+        return f"pydebug_hook: {printable(f'{what} on {self.where}{label} {end}')}\n"

@@ -117,16 +117,45 @@ def _parse_dump_timeout(value: Optional[str]) -> float:
     return seconds
 
 
+SOCKET_PATH_FIELDS = ("rank", "local_rank", "pid")
+
+
+def _template_error(template: str) -> Optional[str]:
+    """Why *template* is not a socket path template, or None.  Only the plain fields
+    ``{rank}``, ``{local_rank}``, ``{pid}`` (and ``{{``/``}}``): an attribute, an index,
+    a conversion or a format spec would make ``str.format`` run the program's objects'
+    code on a string taken from the environment."""
+    import string
+
+    try:
+        for _, name, spec, conversion in string.Formatter().parse(template):
+            if name is None:
+                continue
+            if name not in SOCKET_PATH_FIELDS:
+                return f"{{{name}}} is not one of {{rank}}, {{local_rank}}, {{pid}}"
+            if spec or conversion:
+                return f"{{{name}}} takes no conversion or format spec"
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def expand_socket_path(template: str, rank: object, local_rank: object, pid: object) -> str:
+    """*template* with its fields filled in; the default template when it is not one
+    (``read`` warned about it already)."""
+    if _template_error(template) is not None:
+        template = DEFAULT_SOCKET_PATH
+    return template.format(rank=rank, local_rank=local_rank, pid=pid)
+
+
 def _parse_socket_path(value: Optional[str]) -> str:
     if value is None or not value.strip():
         return DEFAULT_SOCKET_PATH
-    try:
-        value.format(rank=0, local_rank=0, pid=0)
-    except (KeyError, IndexError, ValueError) as exc:
+    error = _template_error(value)
+    if error is not None:
         _notice.warn_once(
             ("IPDB_SOCKET_PATH", value),
-            f"IPDB_SOCKET_PATH={value!r} is not a valid template ({exc!r}; "
-            f"only {{rank}}, {{local_rank}}, {{pid}} expand); using {DEFAULT_SOCKET_PATH}",
+            f"IPDB_SOCKET_PATH={value!r} is not a valid template ({error}); using {DEFAULT_SOCKET_PATH}",
         )
         return DEFAULT_SOCKET_PATH
     return value

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Tuple
 from . import _dumps, _notice, _registry
 from . import _socket_server as states
 from ._session import Session, SessionError
-from ._settings import DEFAULT_SOCKET_PATH
+from ._settings import expand_socket_path
 from ._unix_listener import MAX_PATH_BYTES, Listener, PathUnusable, remove_if_stale
 
 ENDED = "ended"
@@ -28,11 +28,7 @@ def socket_path(session: Session) -> str:
     """``IPDB_SOCKET_PATH`` expanded for this session; a worker process appends its tag
     (``/tmp/pdb.sock.0.w2``) so that it collides with neither its parent nor a sibling."""
     r = session.rank
-    values = {"rank": r.rank, "local_rank": r.local_rank, "pid": session.pid}
-    try:
-        path = session.settings.socket_path.format(**values)
-    except (KeyError, IndexError, ValueError):  # the settings already warned about it
-        path = DEFAULT_SOCKET_PATH.format(**values)
+    path = expand_socket_path(session.settings.socket_path, r.rank, r.local_rank, session.pid)
     path = os.path.abspath(os.path.expanduser(path))
     if session.child is not None:
         path += f".{session.child.tag}"
@@ -64,11 +60,11 @@ def remove_stale_fallbacks() -> None:
 
 
 def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
-    """The listener, and a line saying why it is not at the configured path (if not)."""
+    """The listener, and a line saying what happened at the configured path: a stale
+    socket of ours replaced there, or why the listener is elsewhere (else None)."""
     wanted = socket_path(session)
     try:
-        listener, _ = Listener.open(wanted)
-        return listener, None
+        return Listener.open(wanted)
     except PathUnusable as exc:
         why = str(exc)
     tried = []
@@ -103,7 +99,7 @@ def _attach_target(session: Session, registration: Optional[_registry.Registrati
 def waiting_line(session: Session, path: str, target: str) -> str:
     quoted = shlex.quote(path)
     limit = session.settings.wait_timeout
-    bound = f" for {limit:g}s" if limit is not None else ""
+    bound = f" for {_notice.duration(limit)}" if limit is not None else ""
     label = f" [{session.label}]" if session.label else ""
     return (
         f"rank {session.rank.rank} (pid {session.pid}, {session.summary}){label} waits{bound} for a debugger on {quoted}"
@@ -113,7 +109,7 @@ def waiting_line(session: Session, path: str, target: str) -> str:
 
 def _say_no_client(server: states.Server, result: str) -> None:
     if result == states.TIMEOUT:
-        _notice.say(f"no debugger attached within {server.timeout:g}s on {server.path}; going on")
+        _notice.say(f"no debugger attached within {_notice.duration(server.timeout)} on {server.path}; going on")
     elif result == states.INTERRUPTED:
         _notice.say("interrupted (Ctrl-C) while waiting for a debugger; going on")
 
@@ -134,9 +130,9 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
         remove_stale_fallbacks()  # a listdir: microseconds on the way to the socket
     except Exception:
         pass
-    listener, moved = open_listener(session)
-    if moved:
-        _notice.say(moved)
+    listener, note = open_listener(session)
+    if note:
+        _notice.say(note)
     server = states.Server(session, listener, wake_fd)
     handed_over = False
     try:

@@ -19,6 +19,10 @@ WOKEN = "woken"  # the wake descriptor became readable (the terminal was granted
 INTERRUPTED = "interrupted"  # Ctrl-C on the program's terminal
 CLOSED = "closed"  # the server was closed under us (a signal, interpreter exit)
 
+# The longest single poll: poll() takes an int of milliseconds (about 24.8 days at most),
+# and IPDB_WAIT_TIMEOUT may be any number of seconds; a longer wait is several polls.
+POLL_SLICE_S = 3600.0
+
 
 def _send_and_close(conn: socket.socket, text: str) -> None:
     """Send a refusal and close so that the client reads it.  Closing a Unix socket
@@ -76,7 +80,8 @@ class Server:
         conn, peer = got
         if not peer_allowed(peer):
             who = f"uid {peer.uid} (pid {peer.pid})" if peer else "a peer whose credentials cannot be read"
-            _notice.say(f"refused a connection to {self.path} from {who}: only uid {os.getuid()} and root may attach")
+            allowed = "root" if os.getuid() == 0 else f"uid {os.getuid()} and root"
+            _notice.say(f"refused a connection to {self.path} from {who}: only {allowed} may attach")
             _send_and_close(conn, "pydebug_hook: refused: this debug session belongs to another user\n")
             return None
         return conn, peer
@@ -107,8 +112,9 @@ class Server:
                 poller.register(self.listener.fileno(), select.POLLIN)
                 if self.wake_fd is not None:
                     poller.register(self.wake_fd, select.POLLIN)
+                slice_ms = None if remaining is None else max(1, int(min(remaining, POLL_SLICE_S) * 1000 + 0.999))
                 try:
-                    events = dict(poller.poll(None if remaining is None else max(1, int(remaining * 1000 + 0.999))))
+                    events = dict(poller.poll(slice_ms))
                 except (OSError, ValueError):
                     if self.closed:
                         return CLOSED
@@ -161,6 +167,11 @@ class Server:
         signum = _cleanup.ending_signal()
         if signum is not None and self.channel.attached:  # the launcher tears the job down
             self.channel.write(f"\npydebug_hook: {_cleanup.signal_name(signum)}: the process is being ended; the debug session is over\n")
+        elif _cleanup.left_behind(self.session.thread):
+            line = self.session.left_at_exit()
+            _notice.say(line)
+            if self.channel.attached:
+                self.channel.write(f"\npydebug_hook: {line}\n")
         self.closed = True
         self.channel.drop()
         self.listener.close()

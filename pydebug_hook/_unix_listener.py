@@ -20,6 +20,8 @@ import stat
 import struct
 from typing import NamedTuple, Optional, Tuple
 
+from ._files import file_kind
+
 MAX_PATH_BYTES = 107
 
 
@@ -46,32 +48,22 @@ def peer_allowed(peer: Optional[Peer]) -> bool:
     return peer is not None and peer.uid in (os.getuid(), 0)
 
 
-def _kind(st: os.stat_result) -> str:
-    mode = st.st_mode
-    for test, name in (
-        (stat.S_ISSOCK, "socket"),
-        (stat.S_ISREG, "regular file"),
-        (stat.S_ISDIR, "directory"),
-        (stat.S_ISLNK, "symbolic link"),
-        (stat.S_ISFIFO, "named pipe"),
-    ):
-        if test(mode):
-            return name
-    return "special file"
+def probe(path: str) -> str:
+    """``"live"`` when a socket is bound at *path*, ``"stale"`` when nothing is bound
+    there any more, ``"unknown"`` otherwise.
 
-
-def probe(path: str, timeout: float = 1.0) -> str:
-    """``"live"`` when something accepts connections at *path*, ``"stale"`` when nothing
-    listens there any more, ``"unknown"`` otherwise."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    Asked without making a connection: a listening session would accept a stream
+    connection as its client (and start its wait over).  A datagram socket cannot
+    connect to a stream socket: the kernel answers ``EPROTOTYPE`` when one is bound at
+    the path, and ``ECONNREFUSED`` when none is."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
-        sock.settimeout(timeout)
         sock.connect(path)
-        return "live"
+        return "live"  # a datagram socket is bound there
     except ConnectionRefusedError:
         return "stale"
-    except OSError:
-        return "unknown"
+    except OSError as exc:
+        return "live" if exc.errno == errno.EPROTOTYPE else "unknown"
     finally:
         sock.close()
 
@@ -85,7 +77,7 @@ def examine(path: str) -> Tuple[str, str]:
         return "free", ""
     except OSError as exc:
         return "taken", f"cannot inspect it ({exc.strerror})"
-    kind = _kind(st)
+    kind = file_kind(st.st_mode)
     if kind != "socket":
         return "taken", f"it is a {kind} of uid {st.st_uid}, left untouched"
     if st.st_uid != os.getuid():
@@ -94,7 +86,7 @@ def examine(path: str) -> Tuple[str, str]:
     if state == "live":
         return "taken", "another live session (or program) listens on it"
     if state == "unknown":
-        return "taken", "it is a socket that neither accepts nor refuses connections, left untouched"
+        return "taken", "it is a socket whose state cannot be told, left untouched"
     return "stale", "a stale socket of ours that nobody answers"
 
 

@@ -96,11 +96,16 @@ class _Serving:
                 return
             self._finished = True
         signum = _cleanup.ending_signal()
+        left = signum is None and _cleanup.left_behind(self.session.thread)
+        if left:
+            _notice.say(self.session.left_at_exit())
         console = self.console
         if console is not None:
             try:
                 if console.clients and not console.closed:
-                    if signum is None:
+                    if left:
+                        console.write(f"*** {self.session.left_at_exit()} ***\n")
+                    elif signum is None:
                         console.write("*** the session has ended; the program goes on ***\n")
                     else:
                         console.write(f"*** {_cleanup.signal_name(signum)}: the session ends with the process ***\n")
@@ -135,9 +140,17 @@ def _line(session: Session, url: str, port: int, first: int, loopback: bool, bou
     return line
 
 
-def run(session: Session) -> None:
+def preflight(session: Session) -> None:
+    """What makes a web session impossible, said before a header announces one."""
     if session.tb is None and not session.is_breakpoint:
         raise SessionError("nothing to debug: the exception has no traceback")
+    first = base_port(session)
+    if not 0 < first < 65536:
+        raise SessionError(f"web port {first} (IPDB_WEB_PORT {session.settings.web_port} + rank) is out of range")
+
+
+def run(session: Session) -> None:
+    preflight(session)
     from . import _web_server
     from ._web_guard import Guard, is_loopback, is_wildcard, url_host
 
@@ -162,8 +175,6 @@ def run(session: Session) -> None:
         debugger.setup(None, session.tb)
         console.flush()
     first = base_port(session)
-    if not 0 < first < 65536:
-        raise SessionError(f"web port {first} (IPDB_WEB_PORT {settings.web_port} + rank) is out of range")
     ports = range(first, min(first + PORT_TRIES, 65536))
     port = console.start(host, ports, lambda p: Guard.for_bind(host, p, token, names))
     try:

@@ -31,6 +31,7 @@ from pdb import Pdb
 from typing import Any, Callable, Dict, Iterable, Optional
 from urllib.parse import unquote, urlsplit
 
+from ._notice import duration
 from ._session import SessionError
 from ._tcp_owner import owner_uid
 from ._web_guard import Guard, Refusal
@@ -328,7 +329,7 @@ class WebConsole:
             return
         if time.monotonic() - self._alone_since >= self.wait_timeout:
             self.timed_out = self.end_command is None
-            self.end("c\n", f"no browser connected for {self.wait_timeout:g}s: the program goes on")
+            self.end("c\n", f"no browser connected for {duration(self.wait_timeout)}: the program goes on")
 
     def write(self, data: str) -> int:
         self._history += data

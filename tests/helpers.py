@@ -100,6 +100,10 @@ def this_python() -> str:
     return sys.executable
 
 
+# Another user of the machine, for the tests that play one (they run as root in CI).
+NOBODY = 65534
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
 PROMPT = "ipdb>"
 TRACEBACK = "Traceback (most recent call last)"
 

@@ -81,7 +81,7 @@ def test_attach_prompt_p_local_completion_history_ctrl_c_ctrl_d(procs, python, e
 def test_attach_with_nothing_waiting(python, env):
     out = run([*cli(python), "attach"], env, timeout=20)
     assert out.returncode == 1
-    assert out.stderr.strip() == "pydebug-hook: no debug session is waiting (nothing to attach to; see pydebug-hook ls)"
+    assert out.stderr.strip() == "pydebug_hook: no debug session is waiting (nothing to attach to; see pydebug-hook ls)"
     assert out.stdout == ""
 
 
@@ -90,7 +90,7 @@ def test_attach_unknown_rank(procs, python, env, tmp_path):
     prog.socket_path()
     out = run([*cli(python), "attach", "5"], env, timeout=20)
     assert out.returncode == 1
-    assert out.stderr.strip() == "pydebug-hook: no session with rank or pid 5; waiting: rank 0 (see pydebug-hook ls)"
+    assert out.stderr.strip() == "pydebug_hook: no session with rank or pid 5; waiting: rank 0 (see pydebug-hook ls)"
     out = run([*cli(python), "attach", str(tmp_path / "nothing-here")], env, timeout=20)
     assert out.returncode == 1
     assert "no socket at" in out.stderr

@@ -110,7 +110,7 @@ def test_crash_without_a_previous_hook_matches_plain_python(tmp_path, env, pytho
     assert len(header_lines(ours.stderr)) == int(enabled)
 
 
-TORCH_LIKE_WRAPPER = """
+TORCH_LIKE_WRAPPER = '''
 import io
 import os
 import sys
@@ -120,28 +120,36 @@ if os.environ.get("SWITCH_OFF"):  # hooks installed at start-up, debugging off i
 
 # What torch.distributed.init_process_group does to sys.excepthook (torch 2.x): the hook
 # it wraps (ours) runs with sys.stderr pointed at a StringIO; what it captured is printed
-# afterwards with a rank prefix.
-old_hook = sys.excepthook
+# afterwards with a rank prefix.  Defined where torch defines it (a function
+# _distributed_excepthook of torch.distributed.distributed_c10d), without importing torch:
+# the tool tells that capture apart from a program's own.
+TORCH = """
+def install(sys, io):
+    old_hook = sys.excepthook
 
-def _distributed_excepthook(*args):
-    old_stderr = sys.stderr
-    sys.stderr = buf = io.StringIO()
-    try:
-        old_hook(*args)
-    finally:
-        sys.stderr = old_stderr
-    msg = buf.getvalue()
-    msg = "\\n".join(f"[rank0]: {s}" if s != "" else "" for s in msg.split("\\n"))
-    sys.stderr.write(msg)
-    sys.stderr.flush()
+    def _distributed_excepthook(*args):
+        old_stderr = sys.stderr
+        sys.stderr = buf = io.StringIO()
+        try:
+            old_hook(*args)
+        finally:
+            sys.stderr = old_stderr
+        msg = buf.getvalue()
+        msg = "\\\\n".join(f"[rank0]: {s}" if s != "" else "" for s in msg.split("\\\\n"))
+        sys.stderr.write(msg)
+        sys.stderr.flush()
 
-sys.excepthook = _distributed_excepthook
+    sys.excepthook = _distributed_excepthook
+"""
+c10d = {"__name__": "torch.distributed.distributed_c10d"}
+exec(TORCH, c10d)
+c10d["install"](sys, io)
 
 def inner():
     secret = 42
     return 1 / 0
 inner()
-"""
+'''
 
 
 def test_hook_wrapped_by_a_stderr_capture_still_shows_the_traceback_first_and_once(tmp_path, env, procs, python):

@@ -130,3 +130,38 @@ def test_foreign_runtime_dir_is_not_used(tmp_path, monkeypatch):
     os.chown(foreign, 65534, 65534)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(foreign))
     assert _registry.runtime_dir(create=False) != foreign / "pydebug_hook"
+
+
+def test_the_first_private_directory_next_to_a_squatted_name_is_used(tmp_path, monkeypatch):
+    """Every process of the user picks the same directory: the first of its own (by name:
+    made ones start with the time) next to the name another user holds; directories of
+    another uid, links and open ones among them are not its own."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to make directories of another uid")
+    import tempfile
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(shared))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    name = f"pydebug_hook-{os.getuid()}"
+    squatted = shared / name
+    squatted.mkdir()
+    os.chown(squatted, 65534, 65534)
+    strangers = shared / f"{name}.0"  # sorts first, but is not ours
+    strangers.mkdir(mode=0o700)
+    os.chown(strangers, 65534, 65534)
+    (shared / f"{name}.1").symlink_to(tmp_path)  # a link to a directory of ours: not ours either
+    open_one = shared / f"{name}.2"
+    open_one.mkdir()
+    os.chmod(open_one, 0o755)
+    assert _registry.records() == []  # nothing of ours yet: nothing made by listing
+    made = _registry.runtime_dir()
+    assert made.parent == shared and made.name.startswith(f"{name}.") and made not in (strangers, open_one)
+    st = os.lstat(made)
+    assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == 0o700
+    later = shared / f"{name}.{'9' * 20}-aaaa"  # one more of ours, made later
+    later.mkdir(mode=0o700)
+    assert _registry.runtime_dir() == made == _registry.runtime_dir(create=False)
+    assert sorted(p.name for p in shared.iterdir()) == sorted([name, f"{name}.0", f"{name}.1", f"{name}.2", made.name, later.name])

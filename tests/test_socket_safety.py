@@ -11,11 +11,8 @@ import textwrap
 import threading
 
 import pytest
-from helpers import run, wait_for
+from helpers import AS_NOBODY, NOBODY, run, wait_for
 from sockets import CRASH, Program, Raw, gone, records, runtime_dir
-
-NOBODY = 65534
-AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 
 def test_mode_0600_from_the_moment_the_path_exists(procs, python, env, tmp_path):
@@ -109,6 +106,9 @@ def test_another_user_is_refused(procs, python, env, tmp_path, shared_dir):
     assert "42" not in refused.stdout
     wait_for(lambda: f"from uid {NOBODY}" in prog.stderr(), 10, "the refusal line on the program's stderr")
     assert f"refused a connection to {path} from uid {NOBODY}" in prog.stderr()
+    # the shared_dir fixture runs as root: the line names root once ("only uid 0 and root
+    # may attach" said it twice)
+    assert prog.stderr().count(": only root may attach") == 1
     # the owner still gets the session
     out = run(["nc", "-U", path], env, input="p secret\nq\n", timeout=20)
     assert "42" in out.stdout
@@ -125,6 +125,10 @@ def test_stale_socket_of_ours_is_reused(procs, python, env, tmp_path):
     assert prog.socket_path() == path
     assert stat.S_IMODE(os.lstat(path).st_mode) == 0o600
     assert "cannot be used" not in prog.stderr()
+    # replacing it is said, in one line (the note was built and dropped)
+    assert [line for line in prog.stderr().splitlines() if "replaced" in line] == [
+        f"pydebug_hook: replaced a stale socket of ours that nobody answers at {path}"
+    ]
     out = run(["nc", "-U", path], env, input="p secret\nq\n", timeout=20)
     assert "42" in out.stdout
     assert prog.wait() == 1

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import wait_for
+from sockets import default_sigint
 from web_client import (
     Watched,
     WebSocket,
@@ -54,7 +55,8 @@ def web_env(env):
 
 
 def start(procs, python, env, script) -> Watched:
-    return Watched(procs.popen([python, str(script)], env))
+    # SIGINT at its default: a suite started in the background hands children SIGINT ignored.
+    return Watched(procs.popen([python, str(script)], env, preexec_fn=default_sigint))
 
 
 def records(env):

@@ -1,0 +1,110 @@
+"""Opening the files and directories of the runtime directory without trusting them.
+
+Every record, ticket and job file is opened here: without following a symbolic link,
+without blocking on a named pipe, and then checked on the open descriptor (a regular
+file, owned by us, not larger than a record can be), so that what another user could
+have put in its place is refused before a byte of it is read.
+"""
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any, Dict, Union
+
+PathLike = Union[str, Path]
+
+# O_NONBLOCK: opening a named pipe must not wait for a writer (it is refused right
+# after, by its type); O_NOCTTY: a terminal device must not become ours by being opened.
+_SAFE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+MAX_BYTES = 64 * 1024  # a record or a ticket is a few hundred bytes
+
+
+class Untrusted(OSError):
+    """A path that is not what we would have made; the message says why, in a few words."""
+
+
+def file_kind(mode: int) -> str:
+    """``"socket"``, ``"regular file"``, ``"named pipe"``...: a file type in words."""
+    for test, name in (
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISREG, "regular file"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISLNK, "symbolic link"),
+        (stat.S_ISFIFO, "named pipe"),
+    ):
+        if test(mode):
+            return name
+    return "device file"
+
+
+def open_owned(path: PathLike, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
+    """A descriptor on *path* if it is a regular file of ours; :class:`Untrusted`
+    otherwise (a symbolic link gives ``ELOOP``, reported as such)."""
+    try:
+        fd = os.open(path, flags | _SAFE, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
+            raise Untrusted(f"{path} is a symbolic link") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Untrusted(f"{path} is a {file_kind(st.st_mode)}, not a regular file")
+        if st.st_uid != os.getuid():
+            raise Untrusted(f"{path} belongs to uid {st.st_uid}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_owned(path: PathLike, limit: int = MAX_BYTES) -> bytes:
+    """The content of *path*, a regular file of ours of at most *limit* bytes."""
+    fd = open_owned(path)
+    try:
+        if os.fstat(fd).st_size > limit:
+            raise Untrusted(f"{path} is larger than {limit} bytes")
+        chunks = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:  # grew after fstat
+            raise Untrusted(f"{path} is larger than {limit} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_json(path: PathLike, limit: int = MAX_BYTES) -> Dict[str, Any]:
+    """A JSON object read with :func:`read_owned`; ``ValueError`` when it is not one."""
+    data = json.loads(read_owned(path, limit).decode("utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds no JSON object")  # noqa: TRY004 -- bad content, not a bad argument
+    return data
+
+
+def private_dir(path: PathLike, create: bool = True) -> Path:
+    """*path* as a directory of ours that nobody else may enter (made 0700 when
+    *create* and missing); :class:`Untrusted` when it is anything else, and
+    ``FileNotFoundError`` when it is missing and not to be made."""
+    path = Path(path)
+    if create:
+        try:
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)  # mkdir's mode passes through the umask
+        except FileExistsError:
+            pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise Untrusted(f"{path} is a {file_kind(st.st_mode)}, not a directory")
+    if st.st_uid != os.getuid():
+        raise Untrusted(f"{path} belongs to uid {st.st_uid}")
+    if st.st_mode & 0o077:
+        raise Untrusted(f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):o})")
+    return path
