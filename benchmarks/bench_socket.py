@@ -29,27 +29,28 @@ def inner(n):
 inner(21)
 """
 
-REGISTER = """
-import sys, time
-from pydebug_hook import _registry, _settings
-from pydebug_hook._rank import RankInfo
-from pydebug_hook._session import Session
+# The scripts reach the package's modules through the tests' one door to them.
+INTERNALS = f"import sys; sys.path.append({str(Path(__file__).resolve().parents[1] / 'tests')!r}); import internals\n"
+
+REGISTER = INTERNALS + """
+import time
+from internals import RankInfo, Session, registry, settings
 for rank in range(int(sys.argv[1])):
     session = Session(exc=ValueError(f"rank {rank}"), tb=None, rank=RankInfo(rank, rank % 8, 64, "bench"),
-                      settings=_settings.read({}), mode="socket", origin="excepthook")
+                      settings=settings.read({}), mode="socket", origin="excepthook")
     session.failed_at = time.time() - rank
-    _registry.register(session, f"/tmp/pdb.sock.{rank}")
+    registry.register(session, f"/tmp/pdb.sock.{rank}")
 print("ready", flush=True)
 sys.stdin.read()
 """
 
-LIST = """
-import sys, time
-from pydebug_hook import _registry
+LIST = INTERNALS + """
+import time
+from internals import registry
 times = []
 for _ in range(int(sys.argv[1])):
     t = time.perf_counter()
-    found = _registry.records()
+    found = registry.records()
     times.append(time.perf_counter() - t)
 assert len(found) == int(sys.argv[2]), len(found)
 print(" ".join(repr(t) for t in times))

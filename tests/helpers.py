@@ -108,12 +108,18 @@ PROMPT = "ipdb>"
 TRACEBACK = "Traceback (most recent call last)"
 
 
-def write_script(directory: Path, source: str, name: str = "prog.py") -> Path:
-    """Write a scenario program (dedented) and return its path."""
+def write_script(directory: Path, source: str, name: str = "prog.py", *, internals: bool = False) -> Path:
+    """Write a scenario program (dedented) and return its path.  With *internals*, the
+    program starts by importing tests/internals.py (see there)."""
     import textwrap
 
+    text = textwrap.dedent(source).lstrip("\n")
+    if internals:
+        from internals import PRELUDE
+
+        text = PRELUDE + text
     path = directory / name
-    path.write_text(textwrap.dedent(source).lstrip("\n"))
+    path.write_text(text)
     return path
 
 

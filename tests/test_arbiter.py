@@ -14,6 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import internals
 import pexpect
 import pytest
 from distributed import PYDEBUG_HOOK, Ranks, mark_output, wait_output
@@ -162,9 +163,10 @@ def test_a_background_job_of_an_interactive_shell_uses_socket(procs, env, tmp_pa
     shell.expect(pexpect.EOF)
 
 
-WHICH_TERMINAL = """
-import multiprocessing as mp, os, signal, sys
-from pydebug_hook._terminal import console_terminal
+WHICH_TERMINAL = internals.PRELUDE + """
+import multiprocessing as mp, os, signal
+from internals import terminal
+console_terminal = terminal.console_terminal
 
 def show(where):
     t = console_terminal()
@@ -197,6 +199,6 @@ def test_which_terminal_a_console_session_would_use(procs, env, tmp_path, python
 
 
 def test_stdin_a_pipe_is_no_terminal(env, tmp_path, python):
-    script = write_script(tmp_path, "from pydebug_hook._terminal import console_terminal\nprint(console_terminal())\n")
+    script = write_script(tmp_path, "print(internals.terminal.console_terminal())\n", internals=True)
     result = subprocess.run([python, str(script)], input="", capture_output=True, text=True, env=env, timeout=30)
     assert result.stdout == "None\n"

@@ -6,6 +6,7 @@ import os
 import textwrap
 import time
 
+import internals
 import pexpect
 from helpers import run, strip_ansi, wait_for
 from sockets import Program, Raw, default_sigint, gone, records, runtime_dir
@@ -178,14 +179,11 @@ def test_same_rank_twice_prefers_first_failure_and_says_pid(procs, python, env, 
     assert second.wait() == 1
 
 
-REGISTER_WEB = """
-import sys
-from pydebug_hook import _registry, _settings
-from pydebug_hook._rank import RankInfo
-from pydebug_hook._session import Session
+REGISTER_WEB = internals.PRELUDE + """
+from internals import RankInfo, Session, registry, settings
 session = Session(exc=ValueError("web"), tb=None, rank=RankInfo(3, 3, 4, "test"),
-                  settings=_settings.read({}), mode="web", origin="excepthook")
-_registry.register(session, "http://127.0.0.1:4447/")
+                  settings=settings.read({}), mode="web", origin="excepthook")
+registry.register(session, "http://127.0.0.1:4447/")
 print("registered", flush=True)
 sys.stdin.read()
 """

@@ -5,6 +5,7 @@ wheel install (``python``) and the editable one (``editable_python``); removal b
 import re
 import sys
 
+import internals
 import pytest
 from helpers import (
     PROMPT,
@@ -17,8 +18,7 @@ from helpers import (
     transcript,
     write_script,
 )
-
-from pydebug_hook import _bootstrap
+from internals import bootstrap
 
 CRASH = """
 def inner(n):
@@ -36,10 +36,10 @@ def installed_python(request):
 
 def test_startup_files_are_installed_with_the_package(installed_python):
     site = site_packages(installed_python)
-    assert (site / "pydebug_hook.pth").read_text() == _bootstrap.PTH_LINE
-    assert (site / "pydebug_hook.start").read_text() == _bootstrap.START_LINE
+    assert (site / "pydebug_hook.pth").read_text() == bootstrap.PTH_LINE
+    assert (site / "pydebug_hook.start").read_text() == bootstrap.START_LINE
     # one line, and the line is an import line: the only kind site executes
-    assert _bootstrap.PTH_LINE.count("\n") == 1 and _bootstrap.PTH_LINE.startswith("import ")
+    assert bootstrap.PTH_LINE.count("\n") == 1 and bootstrap.PTH_LINE.startswith("import ")
     # .pth files run in name order: an editable install's path finder comes first
     assert max(["pydebug_hook.pth", "__editable__.pydebug_hook-0.1.0.pth", "distutils-precedence.pth"]) == "pydebug_hook.pth"
 
@@ -107,16 +107,15 @@ def test_enabled_imports_only_the_hooks(env, installed_python):
     added = _imports(installed_python, env) - without
     # ours, and nothing else: not ipdb, IPython, web_pdb or torch, not even threading
     # (atexit is compiled into the interpreter: registering the at-exit fallback is free)
-    assert {"pydebug_hook", "pydebug_hook._bootstrap", "pydebug_hook._hooks"} <= added
-    ours = {"pydebug_hook", "pydebug_hook._version", "pydebug_hook._bootstrap", "pydebug_hook._hooks", "pydebug_hook._postimport", "pydebug_hook._patches"}
-    assert added <= ours | {"atexit"}
+    assert {"pydebug_hook", "pydebug_hook._bootstrap", internals.HOOKS_MODULE} <= added
+    assert added <= internals.STARTUP_MODULES | {"atexit"}
     assert "atexit" in sys.builtin_module_names
 
 
 def test_pth_runs_twice_without_harm(tmp_path, env, installed_python):
     script = write_script(tmp_path, """
         import site, sys, sysconfig, threading
-        from pydebug_hook import _hooks
+        _hooks = internals.hooks
         first = sys.excepthook, threading.excepthook
         assert first == (_hooks._excepthook, _hooks._threading_excepthook)
         # a site directory processed again runs every .pth in it again
@@ -130,7 +129,7 @@ def test_pth_runs_twice_without_harm(tmp_path, env, installed_python):
             secret = 42
             return 1 / 0
         inner()
-    """)
+    """, internals=True)
     env.update(IPDB_DEBUG="1", IPDB_MODE="console")
     result = run([installed_python, str(script)], env, input="p secret\n")
     assert "42" in result.stdout, result.stderr
@@ -159,7 +158,7 @@ def test_start_file_entry_point_installs_the_hooks(tmp_path, env, installed_pyth
     """)
     env["IPDB_MODE"] = "console"
     result = run([installed_python, str(script)], env, input="p secret\n")
-    assert "hook: pydebug_hook._hooks" in result.stdout, result.stderr
+    assert f"hook: {internals.HOOKS_MODULE}" in result.stdout, result.stderr
     assert "42" in result.stdout
     assert len(header_lines(result.stderr)) == 1 and result.returncode == 1
 
@@ -192,7 +191,7 @@ def test_pip_uninstall_leaves_a_working_interpreter(tmp_path, env, throwaway_ven
     assert (site / "pydebug_hook.pth").is_file() and (site / "pydebug_hook.start").is_file()
     env["IPDB_DEBUG"] = "1"
     active = run([throwaway_venv, "-c", "import sys; print(sys.excepthook.__module__)"], env)
-    assert active.stdout == "pydebug_hook._hooks\n", active.stderr
+    assert active.stdout == internals.HOOKS_MODULE + "\n", active.stderr
 
     pip_into(throwaway_venv, "uninstall", "-y", "pydebug-hook")
     # (pip removes a site-packages left empty: nothing of ours may remain either way)

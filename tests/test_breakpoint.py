@@ -6,6 +6,7 @@ import os
 import sys
 import textwrap
 
+import internals
 import pytest
 from helpers import PROMPT, command, finish, header_lines, run, transcript, write_script
 from sockets import Program, Raw, gone, records, runtime_dir
@@ -113,7 +114,7 @@ def test_breakpoint_in_a_pool_worker_gets_the_workers_socket(procs, python, env,
 
 
 def test_breakpoint_ranks_setting(python, env):
-    probe = "from pydebug_hook._breakpoint import ranks_from_env as r; print(r('1'), r(' 0, 2 '), r(''), r('all'), r('x'), r('-1'))"
+    probe = internals.PRELUDE + "r = internals.breakpoint_ranks; print(r('1'), r(' 0, 2 '), r(''), r('all'), r('x'), r('-1'))"
     out = run([python, "-c", probe], env)
     assert out.stdout.split() == ["frozenset({1})", "frozenset({0,", "2})", "None", "None", "None", "None"]
     assert out.stderr.splitlines() == [

@@ -161,7 +161,7 @@ def test_doctor_text_destination_for_web(env, cli):
 
 
 def test_doctor_under_pydebug_hook_run_is_active(tmp_path, env, cli):
-    script = write_script(tmp_path, "from pydebug_hook import _hooks\nprint(_hooks.installed())\n")
+    script = write_script(tmp_path, "print(internals.hooks.installed())\n", internals=True)
     result = run([cli, "run", str(script)], env)
     assert result.stdout == "True\n"
 

@@ -4,6 +4,7 @@ Every session here is opened by the start-up hook in an unmodified program
 (``IPDB_DEBUG=1``), unless the test says otherwise.
 """
 
+import internals
 import pytest
 from helpers import (
     PROMPT,
@@ -85,7 +86,7 @@ def test_thread_exception_opens_ipdb_in_the_thread(tmp_path, console_env, procs,
     child.sendline("q")
     # a thread's exception does not change the exit status, with or without the tool;
     # and ipdb/IPython did not keep the process's hooks for themselves
-    child.expect("main continues; hooks: pydebug_hook._hooks pydebug_hook._hooks")
+    child.expect(f"main continues; hooks: {internals.HOOKS_MODULE} {internals.HOOKS_MODULE}")
     assert finish(child) == 0
     out = transcript(child)
     assert out.count(TRACEBACK) == 1

@@ -8,6 +8,7 @@ import asyncio
 import functools
 import inspect
 
+import internals
 import pytest
 from helpers import TRACEBACK, header_lines, run, strip_ansi, write_script
 
@@ -19,8 +20,8 @@ from pydebug_hook import Debugger
 def debugging_off(monkeypatch):
     monkeypatch.delenv("IPDB_DEBUG", raising=False)
     monkeypatch.delenv("IPDB_MODE", raising=False)
-    monkeypatch.setattr(Debugger, "_flag_override", None)
-    monkeypatch.setattr(Debugger, "_mode_override", None)
+    Debugger.debug_flag = None  # no override from code: the environment's settings
+    Debugger.debug_mode = None
 
 
 class Boom(Exception):
@@ -254,7 +255,7 @@ def test_session_at_the_raising_frame_then_the_same_object_is_reraised(tmp_path,
     result = run([python, str(script)], env, input="p secret\nq\n")
     assert "42" in result.stdout, result.stdout + result.stderr
     assert "same object: True with its traceback: True" in result.stdout
-    assert "hooks: pydebug_hook._hooks" in result.stdout  # q in ipdb left our hook in place
+    assert f"hooks: {internals.HOOKS_MODULE}" in result.stdout  # q in ipdb left our hook in place
     assert len(header_lines(result.stderr)) == 1
     assert result.stderr.count(TRACEBACK) == 1
     assert result.returncode == 0

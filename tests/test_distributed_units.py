@@ -12,13 +12,19 @@ import sys
 import time
 import types
 
+import internals
 import pytest
-
-from pydebug_hook import _arbiter, _attach, _job, _locks
-from pydebug_hook._rank import RankInfo
-from pydebug_hook._registry import Record
-from pydebug_hook._session import Session
-from pydebug_hook._settings import Settings
+from internals import (
+    RankInfo,
+    Record,
+    Session,
+    Settings,
+    attach,
+    is_consequence,
+    job_sessions,
+    locks,
+    terminal_queue,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +85,7 @@ CONSEQUENCES = [
 
 @pytest.mark.parametrize("name, exc, expected", CONSEQUENCES, ids=[c[0] for c in CONSEQUENCES])
 def test_what_is_a_consequence(name, exc, expected):
-    assert _job.is_consequence(exc) is expected
+    assert is_consequence(exc) is expected
 
 
 def _session(rank=0, failed_at=None, exc=None, job_id=None, pid=None, world=4):
@@ -98,8 +104,8 @@ TERMINAL = types.SimpleNamespace(device=os.makedev(250, 7), name="/dev/pts/7")
 
 
 def test_the_first_failure_takes_the_terminal_and_the_next_waits():
-    first = _arbiter.Ticket.take(_session(0, failed_at=100.0, pid=11), TERMINAL)
-    second = _arbiter.Ticket.take(_session(1, failed_at=101.0, pid=12), TERMINAL)
+    first = terminal_queue.Ticket.take(_session(0, failed_at=100.0, pid=11), TERMINAL)
+    second = terminal_queue.Ticket.take(_session(1, failed_at=101.0, pid=12), TERMINAL)
     assert first.try_now() and not second.try_now()
     assert second.holder()["rank"] == 0
     assert [p.name for p in second.earlier()] == [first.path.name]
@@ -113,12 +119,12 @@ def test_the_first_failure_takes_the_terminal_and_the_next_waits():
 def test_an_earlier_failure_that_arrives_late_waits_for_the_holder():
     # Two processes failed at the same instant; the later one saw no ticket and took the
     # terminal: the earlier one must not take it too.
-    later = _arbiter.Ticket.take(_session(1, failed_at=101.0, pid=12), TERMINAL)
+    later = terminal_queue.Ticket.take(_session(1, failed_at=101.0, pid=12), TERMINAL)
     assert later.try_now()
-    earlier = _arbiter.Ticket.take(_session(0, failed_at=100.0, pid=11), TERMINAL)
+    earlier = terminal_queue.Ticket.take(_session(0, failed_at=100.0, pid=11), TERMINAL)
     assert earlier.earlier() == [] and not earlier.try_now()
     assert earlier.holder()["rank"] == 1
-    waker = _arbiter.Waker(earlier)
+    waker = terminal_queue.Waker(earlier)
     time.sleep(0.1)
     assert not _readable(waker.fd)
     later.release()
@@ -139,14 +145,14 @@ def _wait_readable(fd):
 
 
 def test_a_cancelled_waker_gives_the_terminal_back():
-    holder = _arbiter.Ticket.take(_session(0, failed_at=100.0, pid=11), TERMINAL)
+    holder = terminal_queue.Ticket.take(_session(0, failed_at=100.0, pid=11), TERMINAL)
     assert holder.try_now()
-    waiting = _arbiter.Ticket.take(_session(1, failed_at=101.0, pid=12), TERMINAL)
-    waker = _arbiter.Waker(waiting)
+    waiting = terminal_queue.Ticket.take(_session(1, failed_at=101.0, pid=12), TERMINAL)
+    waker = terminal_queue.Waker(waiting)
     waker.cancel()  # its session ended through the socket first
     waiting.release()
     holder.release()
-    third = _arbiter.Ticket.take(_session(2, failed_at=102.0, pid=13), TERMINAL)
+    third = terminal_queue.Ticket.take(_session(2, failed_at=102.0, pid=13), TERMINAL)
     deadline = time.monotonic() + 10
     while not third.try_now():  # the waker thread gets the lock, sees it is cancelled, lets go
         assert time.monotonic() < deadline
@@ -156,18 +162,18 @@ def test_a_cancelled_waker_gives_the_terminal_back():
 
 def test_a_ticket_left_by_a_dead_process_is_removed(tmp_path):
     code = (
-        "import os, sys, time, types\n"
-        "from pydebug_hook import _arbiter\n"
-        "from pydebug_hook._rank import RankInfo\n"
+        internals.PRELUDE
+        + "import os, sys, time, types\n"
+        "from internals import RankInfo, terminal_queue\n"
         "s = types.SimpleNamespace(failed_at=99.0, pid=os.getpid(), rank=RankInfo(3), summary='x', label=None)\n"
-        f"t = _arbiter.Ticket.take(s, types.SimpleNamespace(device={TERMINAL.device}))\n"
+        f"t = terminal_queue.Ticket.take(s, types.SimpleNamespace(device={TERMINAL.device}))\n"
         "print(t.path, flush=True)\n"
         "time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
         path = proc.stdout.readline().strip()
-        mine = _arbiter.Ticket.take(_session(0, failed_at=100.0, pid=11), TERMINAL)
+        mine = terminal_queue.Ticket.take(_session(0, failed_at=100.0, pid=11), TERMINAL)
         assert [str(p) for p in mine.earlier()] == [path]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -190,45 +196,45 @@ def test_job_entries_count_only_this_run_and_expire(tmp_path):
 
     now = time.time()
     write("ended-00000000000000000001-1.json", ended_at=now, failed_boot=10.0)  # before we started
-    write("ended-00000000000000000002-2.json", ended_at=now - 2 * _job.TOMBSTONE_LIFETIME)  # expired
+    write("ended-00000000000000000002-2.json", ended_at=now - 2 * job_sessions.TOMBSTONE_LIFETIME)  # expired
     write("ended-00000000000000000003-3.json", ended_at=now, rank=3)
     write("live-00000000000000000004-4.json", rank=4)  # not locked: its process died
-    found = _job.entries(directory, since=20.0, now=now)
+    found = job_sessions.entries(directory, since=20.0, now=now)
     assert [(e.rank, e.live) for e in found] == [(3, False)]
     assert sorted(p.name for p in directory.iterdir()) == ["ended-00000000000000000001-1.json", "ended-00000000000000000003-3.json"]
 
 
 def test_a_consequence_names_the_first_root_cause(tmp_path):
     live = _session(2, failed_at=time.time(), job_id="j1")
-    job = _job.begin(live)
+    job = job_sessions.begin(live)
     try:
         assert job is not None and not job.consequence and live.label is None
         peer = _session(0, failed_at=time.time(), exc=_gloo("pair.cc:553] Connection closed by peer"), job_id="j1")
-        other = _job.begin(peer)
+        other = job_sessions.begin(peer)
         assert peer.label == "consequence of rank 2's failure" and not other.root_ended
         other.end()
     finally:
         job.end()
     late = _session(1, failed_at=time.time(), exc=_gloo("unbound_buffer.cc:78] Timed out waiting 3000ms"), job_id="j1")
-    skipped = _job.begin(late)
+    skipped = job_sessions.begin(late)
     assert late.label == "consequence of rank 2's failure" and skipped.root_ended
     assert skipped.path is None  # no session: no live file
-    tombstones = sorted(p.name.split("-")[0] for p in _job.job_dir("j1").iterdir())
+    tombstones = sorted(p.name.split("-")[0] for p in job_sessions.job_dir("j1").iterdir())
     assert tombstones == ["ended", "ended"]
 
 
 def test_outside_a_job_a_consequence_is_labelled_for_a_peer():
     s = _session(1, exc=_gloo("pair.cc:553] Connection closed by peer"), job_id=None)
-    assert _job.begin(s) is None and s.label == "consequence of a peer's failure"
+    assert job_sessions.begin(s) is None and s.label == "consequence of a peer's failure"
     single = Session(exc=_gloo("pair.cc:553] Connection closed by peer"), tb=None, rank=RankInfo(), settings=Settings(), mode="socket", origin="excepthook")
-    assert _job.begin(single) is None and single.label is None  # one process has no peers
+    assert job_sessions.begin(single) is None and single.label is None  # one process has no peers
 
 
 def test_the_header_says_when_no_session_opens():
     s = _session(1)
     s.label = "consequence of rank 0's failure"
     assert s.header().endswith("[consequence of rank 0's failure] -> console session\n")
-    assert s.header(_job.ROOT_ENDED).endswith("[consequence of rank 0's failure] (root cause already debugged; not opening a session)\n")
+    assert s.header(job_sessions.ROOT_ENDED).endswith("[consequence of rank 0's failure] (root cause already debugged; not opening a session)\n")
 
 
 def _record(rank, failed_at, label=None, mode="socket", state="waiting"):
@@ -240,18 +246,18 @@ def _record(rank, failed_at, label=None, mode="socket", state="waiting"):
 def test_attach_without_argument_goes_to_the_root_cause():
     consequence = _record(0, 1.0, label="consequence of rank 2's failure")
     root = _record(2, 2.0)
-    assert _attach.first_to_attach([consequence, root]) is root
-    assert _attach.first_to_attach([consequence]) is consequence  # else the first failure
+    assert attach.first_to_attach([consequence, root]) is root
+    assert attach.first_to_attach([consequence]) is consequence  # else the first failure
     on_terminal = _record(2, 0.5, mode="console", state="console")
     queued = _record(1, 0.7, mode="console")
-    assert _attach.first_to_attach([on_terminal, queued, consequence]) is queued
-    assert _attach.endpoint_of(on_terminal)[0] == "none"
-    assert _attach.endpoint_of(queued) == ("socket", "/tmp/pdb.sock.1")
+    assert attach.first_to_attach([on_terminal, queued, consequence]) is queued
+    assert attach.endpoint_of(on_terminal)[0] == "none"
+    assert attach.endpoint_of(queued) == ("socket", "/tmp/pdb.sock.1")
 
 
 def test_held_files_are_released_with_their_owner(tmp_path):
-    fd = _locks.create_held(tmp_path, "x.json", b"{}")
+    fd = locks.create_held(tmp_path, "x.json", b"{}")
     path = tmp_path / "x.json"
-    assert not _locks.released(path, blocking=False)
-    _locks.let_go(path, fd)
-    assert _locks.released(path, blocking=False) and not path.exists()
+    assert not locks.released(path, blocking=False)
+    locks.let_go(path, fd)
+    assert locks.released(path, blocking=False) and not path.exists()

@@ -8,6 +8,7 @@ import re
 import signal
 from pathlib import Path
 
+import internals
 import pytest
 from dumps import (
     CLI,
@@ -626,6 +627,6 @@ def test_web_wait_timeout_saves_the_dump(procs, python, env, tmp_path):
 
 
 def test_nothing_of_coredumpy_at_start_up_in_dump_mode(python, env):
-    code = "import sys; print(sorted(m for m in sys.modules if 'coredumpy' in m or m.startswith('pydebug_hook._dump')))"
+    code = f"import sys; print(sorted(m for m in sys.modules if 'coredumpy' in m or m.startswith({internals.DUMP_MODULES!r})))"
     out = run([python, "-c", code], dump_env(env), timeout=30)
     assert out.stdout == "[]\n"

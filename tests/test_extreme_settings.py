@@ -8,10 +8,9 @@ import socket
 
 import pytest
 from helpers import TRACEBACK, header_lines, run, wait_for, write_script
+from internals import probe, settings
 from sockets import CRASH, Program, Raw, default_sigint
 from web_client import Watched, free_port_block, port_of, request
-
-from pydebug_hook import _settings
 
 
 def cli(python):
@@ -55,9 +54,9 @@ def test_a_socket_path_template_is_data_not_code(python, env, tmp_path, template
     path = str(tmp_path / template)
     doctor = run([*cli(python), "doctor"], dict(env, IPDB_SOCKET_PATH=path), timeout=30)
     assert doctor.returncode == 0, doctor.stderr
-    assert f"socket path       {_settings.DEFAULT_SOCKET_PATH}" in doctor.stdout
+    assert f"socket path       {settings.DEFAULT_SOCKET_PATH}" in doctor.stdout
     warned = [line for line in doctor.stderr.splitlines() if "IPDB_SOCKET_PATH" in line]
-    assert len(warned) == 1 and warned[0].endswith(f"; using {_settings.DEFAULT_SOCKET_PATH}")
+    assert len(warned) == 1 and warned[0].endswith(f"; using {settings.DEFAULT_SOCKET_PATH}")
     assert "class" not in doctor.stdout.replace(template, "")  # nothing was evaluated into it
 
 
@@ -75,8 +74,8 @@ def test_a_session_with_a_bad_template_opens_at_the_default(procs, python, env, 
     [("/run/x/pdb.{rank}.{local_rank}.{pid}", "/run/x/pdb.3.1.99"), ("/tmp/{{rank}}-{rank}", "/tmp/{rank}-3")],
 )
 def test_the_documented_fields_expand(template, expected):
-    assert _settings.read({"IPDB_SOCKET_PATH": template}).socket_path == template
-    assert _settings.expand_socket_path(template, 3, 1, 99) == expected
+    assert settings.read({"IPDB_SOCKET_PATH": template}).socket_path == template
+    assert settings.expand_socket_path(template, 3, 1, 99) == expected
 
 
 def test_a_web_port_past_65535_is_said_before_any_header(python, env, tmp_path):
@@ -119,17 +118,15 @@ def test_a_path_probe_is_not_taken_for_a_client(procs, python, env, tmp_path):
 
 
 def test_probe_tells_live_from_stale_without_connecting(tmp_path):
-    from pydebug_hook import _unix_listener
-
     path = str(tmp_path / "s")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
     server.setblocking(False)
-    assert _unix_listener.probe(path) == "live"
+    assert probe(path) == "live"
     with pytest.raises(BlockingIOError):
         server.accept()  # nobody connected
     server.close()
-    assert _unix_listener.probe(path) == "stale"
+    assert probe(path) == "stale"
     os.unlink(path)
-    assert _unix_listener.probe(path) == "unknown"
+    assert probe(path) == "unknown"

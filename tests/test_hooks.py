@@ -1,6 +1,7 @@
 """``sys.excepthook`` / ``threading.excepthook``: installed, chained, compared with
 the same program run by plain Python (``bare_python``, no pydebug_hook)."""
 
+import internals
 import pytest
 from helpers import (
     PROMPT,
@@ -183,7 +184,7 @@ def test_install_is_idempotent_and_uninstall_restores(tmp_path, env, python):
         import sys
         import threading
         import pydebug_hook
-        from pydebug_hook import _hooks
+        _hooks = internals.hooks
 
         def mine(*args):
             pass
@@ -202,7 +203,7 @@ def test_install_is_idempotent_and_uninstall_restores(tmp_path, env, python):
         pydebug_hook.uninstall()
         assert sys.excepthook is mine
         print("ok")
-    """)
+    """, internals=True)
     result = run([python, str(script)], env)
     assert (result.stdout, result.stderr, result.returncode) == ("ok\n", "", 0)
 
@@ -218,4 +219,4 @@ def test_threading_imported_after_start_up_gets_the_hook(tmp_path, env, python):
     """)
     env["IPDB_DEBUG"] = "1"
     result = run([python, str(script)], env)
-    assert result.stdout.split() == ["False", "pydebug_hook._hooks"], result.stderr
+    assert result.stdout.split() == ["False", internals.HOOKS_MODULE], result.stderr

@@ -5,16 +5,15 @@ environment is a mapping given to ``detect``; torch is never imported, a fake
 import sys
 import types
 
+import internals
 import pytest
-
-from pydebug_hook import _notice, _rank
-from pydebug_hook._rank import RankInfo, detect, job_id
+from internals import RankInfo, notice, rank
 
 
 @pytest.fixture(autouse=True)
 def no_torch_and_fresh_warnings(monkeypatch):
     monkeypatch.delitem(sys.modules, "torch.distributed", raising=False)
-    monkeypatch.setattr(_notice, "_warned", set())
+    monkeypatch.setattr(notice, "_warned", set())
 
 
 MATRIX = [
@@ -38,7 +37,7 @@ MATRIX = [
 
 @pytest.mark.parametrize("name, environ, expected", MATRIX, ids=[m[0] for m in MATRIX])
 def test_environment_matrix(name, environ, expected, capfd):
-    assert detect(environ) == expected
+    assert rank.detect(environ) == expected
     assert capfd.readouterr() == ("", "")
 
 
@@ -54,8 +53,8 @@ BAD = [
 
 @pytest.mark.parametrize("name, environ, expected, warning", BAD, ids=[b[0] for b in BAD])
 def test_bad_values_warn_once_and_are_ignored(name, environ, expected, warning, capfd):
-    assert detect(environ) == expected
-    assert detect(environ) == expected
+    assert rank.detect(environ) == expected
+    assert rank.detect(environ) == expected
     out, err = capfd.readouterr()
     assert out == ""
     lines = err.splitlines()
@@ -79,26 +78,26 @@ def _fake_dist(initialized=True, rank=3, world=8, available=True, fail=False):
 
 def test_initialized_process_group_wins_over_the_environment(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.distributed", _fake_dist())
-    info = detect({"RANK": "0", "LOCAL_RANK": "1", "WORLD_SIZE": "2"})
+    info = rank.detect({"RANK": "0", "LOCAL_RANK": "1", "WORLD_SIZE": "2"})
     assert info == RankInfo(3, 1, 8, "torch.distributed")
 
 
 def test_process_group_local_rank_from_any_launcher(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.distributed", _fake_dist(rank=5, world=6))
-    assert detect({"SLURM_LOCALID": "2"}).local_rank == 2
-    assert detect({}) == RankInfo(5, 5, 6, "torch.distributed")
+    assert rank.detect({"SLURM_LOCALID": "2"}).local_rank == 2
+    assert rank.detect({}) == RankInfo(5, 5, 6, "torch.distributed")
 
 
 @pytest.mark.parametrize("fake", [{"initialized": False}, {"available": False}, {"fail": True}], ids=["not initialized", "not available", "torn down"])
 def test_process_group_not_usable_falls_back_to_the_environment(monkeypatch, fake):
     monkeypatch.setitem(sys.modules, "torch.distributed", _fake_dist(**fake))
-    assert detect({"RANK": "1", "WORLD_SIZE": "2"}) == RankInfo(1, 1, 2, "torchrun")
+    assert rank.detect({"RANK": "1", "WORLD_SIZE": "2"}) == RankInfo(1, 1, 2, "torchrun")
 
 
 def test_detect_never_imports_torch(tmp_path, env, python):
     from helpers import run
 
-    result = run([python, "-c", "import sys; from pydebug_hook import _rank; print(_rank.detect()); print('torch' in sys.modules)"], dict(env, RANK="1", WORLD_SIZE="2"))
+    result = run([python, "-c", internals.PRELUDE + "print(internals.rank.detect()); print('torch' in sys.modules)"], dict(env, RANK="1", WORLD_SIZE="2"))
     assert result.stdout.splitlines() == ["RankInfo(rank=1, local_rank=1, world_size=2, source='torchrun')", "False"]
 
 
@@ -122,7 +121,7 @@ def test_distributed_property():
     ],
 )
 def test_job_id(environ, expected):
-    assert job_id(environ) == expected
+    assert rank.job_id(environ) == expected
 
 
 def test_module_reads_os_environ_by_default(monkeypatch):
@@ -131,4 +130,4 @@ def test_module_reads_os_environ_by_default(monkeypatch):
     monkeypatch.setenv("SLURM_PROCID", "1")
     monkeypatch.setenv("SLURM_NTASKS", "3")
     monkeypatch.delenv("SLURM_LOCALID", raising=False)
-    assert _rank.detect() == RankInfo(1, 1, 3, "slurm")
+    assert rank.detect() == RankInfo(1, 1, 3, "slurm")

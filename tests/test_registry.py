@@ -8,10 +8,7 @@ import sys
 import time
 
 import pytest
-
-from pydebug_hook import _registry, _settings
-from pydebug_hook._rank import RankInfo
-from pydebug_hook._session import ChildInfo, Session, SessionError
+from internals import ChildInfo, RankInfo, Session, SessionError, registry, settings
 
 
 @pytest.fixture
@@ -27,7 +24,7 @@ def session(rank=0, failed_at=None, child=None, mode="socket"):
         exc=ValueError("boom"),
         tb=None,
         rank=RankInfo(rank, rank, 4, "test"),
-        settings=_settings.read({}),
+        settings=settings.read({}),
         mode=mode,
         origin="excepthook",
         child=child,
@@ -39,7 +36,7 @@ def session(rank=0, failed_at=None, child=None, mode="socket"):
 
 
 def test_directory_is_private(runtime):
-    _registry.register(session(), "/tmp/x")
+    registry.register(session(), "/tmp/x")
     st = os.stat(runtime)
     assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid()
 
@@ -48,63 +45,63 @@ def test_open_directory_is_refused(runtime):
     runtime.mkdir(mode=0o755)
     os.chmod(runtime, 0o755)
     with pytest.raises(SessionError, match="open to other users"):
-        _registry.register(session(), "/tmp/x")
-    assert _registry.records() == []
+        registry.register(session(), "/tmp/x")
+    assert registry.records() == []
 
 
 def test_register_update_remove(runtime):
-    reg = _registry.register(session(rank=2, child=ChildInfo("pool", 1, 99)), "/tmp/pdb.sock.2.w1")
-    [record] = _registry.records()
+    reg = registry.register(session(rank=2, child=ChildInfo("pool", 1, 99)), "/tmp/pdb.sock.2.w1")
+    [record] = registry.records()
     assert (record.rank, record.local_rank, record.world_size, record.pid, record.mode) == (2, 2, 4, os.getpid(), "socket")
     assert (record.endpoint, record.exception) == ("/tmp/pdb.sock.2.w1", "ValueError: boom")
     assert (record.job_id, record.state) == ("job-1", "waiting")
     assert record.child == "pool worker 1 of pid 99"
     assert record.started_at >= record.failed_at
     reg.update(state="attached")
-    assert _registry.records()[0].state == "attached"
+    assert registry.records()[0].state == "attached"
     reg.remove()
     reg.remove()  # idempotent
-    assert _registry.records() == []
+    assert registry.records() == []
     assert list(runtime.iterdir()) == []
 
 
 def test_two_sessions_in_one_process_have_two_records(runtime):
-    a = _registry.register(session(rank=0), "/tmp/a")
-    b = _registry.register(session(rank=0), "/tmp/b")
-    assert sorted(r.endpoint for r in _registry.records()) == ["/tmp/a", "/tmp/b"]
+    a = registry.register(session(rank=0), "/tmp/a")
+    b = registry.register(session(rank=0), "/tmp/b")
+    assert sorted(r.endpoint for r in registry.records()) == ["/tmp/a", "/tmp/b"]
     a.remove()
-    assert [r.endpoint for r in _registry.records()] == ["/tmp/b"]
+    assert [r.endpoint for r in registry.records()] == ["/tmp/b"]
     b.remove()
 
 
 def test_only_the_registering_process_removes(runtime):
-    reg = _registry.register(session(), "/tmp/a")
+    reg = registry.register(session(), "/tmp/a")
     reg.pid = -1  # as seen from a forked child
     reg.remove()
     reg.update(state="attached")
-    [record] = _registry.records()
+    [record] = registry.records()
     assert record.state == "waiting"
 
 
 def test_first_failure_first(runtime):
     now = time.time()
     for rank, at in ((0, now), (1, now - 5), (2, now - 1)):
-        _registry.register(session(rank=rank, failed_at=at), f"/tmp/{rank}")
-    assert [r.rank for r in _registry.records()] == [1, 2, 0]
+        registry.register(session(rank=rank, failed_at=at), f"/tmp/{rank}")
+    assert [r.rank for r in registry.records()] == [1, 2, 0]
 
 
 def test_dead_and_reused_pids_are_pruned(runtime):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    reg = _registry.register(session(rank=5), "/tmp/dead")
+    reg = registry.register(session(rank=5), "/tmp/dead")
     reg.update(pid=dead.pid)
-    reused = _registry.register(session(rank=6), "/tmp/reused")
+    reused = registry.register(session(rank=6), "/tmp/reused")
     reused.update(pid_start=(reused.record.pid_start or 0) + 12345)  # same pid, another process
-    live = _registry.register(session(rank=7), "/tmp/live")
+    live = registry.register(session(rank=7), "/tmp/live")
     assert len(list(runtime.iterdir())) == 3
-    assert [r.rank for r in _registry.records(prune=False)] == [7]
+    assert [r.rank for r in registry.records(prune=False)] == [7]
     assert len(list(runtime.iterdir())) == 3
-    assert [r.rank for r in _registry.records()] == [7]
+    assert [r.rank for r in registry.records()] == [7]
     assert sorted(p.name for p in runtime.iterdir()) == [os.path.basename(live.path)]
 
 
@@ -113,11 +110,11 @@ def test_garbage_files_are_ignored(runtime):
     (runtime / "session-x-1-1.json").write_text("{not json")
     (runtime / "session-x-2-1.json").write_text(json.dumps({"rank": 0}))
     (runtime / "other.txt").write_text("hello")
-    assert _registry.records() == []
+    assert registry.records() == []
 
 
 def test_private_dirs_prefer_the_runtime_dir(runtime):
-    first = next(iter(_registry.private_dirs()))
+    first = next(iter(registry.private_dirs()))
     assert first == runtime
     assert stat.S_IMODE(os.stat(first).st_mode) == 0o700
 
@@ -129,7 +126,7 @@ def test_foreign_runtime_dir_is_not_used(tmp_path, monkeypatch):
     foreign.mkdir(mode=0o700)
     os.chown(foreign, 65534, 65534)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(foreign))
-    assert _registry.runtime_dir(create=False) != foreign / "pydebug_hook"
+    assert registry.runtime_dir(create=False) != foreign / "pydebug_hook"
 
 
 def test_the_first_private_directory_next_to_a_squatted_name_is_used(tmp_path, monkeypatch):
@@ -156,12 +153,12 @@ def test_the_first_private_directory_next_to_a_squatted_name_is_used(tmp_path, m
     open_one = shared / f"{name}.2"
     open_one.mkdir()
     os.chmod(open_one, 0o755)
-    assert _registry.records() == []  # nothing of ours yet: nothing made by listing
-    made = _registry.runtime_dir()
+    assert registry.records() == []  # nothing of ours yet: nothing made by listing
+    made = registry.runtime_dir()
     assert made.parent == shared and made.name.startswith(f"{name}.") and made not in (strangers, open_one)
     st = os.lstat(made)
     assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == 0o700
     later = shared / f"{name}.{'9' * 20}-aaaa"  # one more of ours, made later
     later.mkdir(mode=0o700)
-    assert _registry.runtime_dir() == made == _registry.runtime_dir(create=False)
+    assert registry.runtime_dir() == made == registry.runtime_dir(create=False)
     assert sorted(p.name for p in shared.iterdir()) == sorted([name, f"{name}.0", f"{name}.1", f"{name}.2", made.name, later.name])

@@ -2,14 +2,12 @@
 
 import pytest
 from helpers import header_lines, run, write_script
-
-from pydebug_hook import _notice
-from pydebug_hook._settings import DEFAULT_SOCKET_PATH, read
+from internals import notice, settings
 
 
 @pytest.fixture(autouse=True)
 def fresh_warnings(monkeypatch):
-    monkeypatch.setattr(_notice, "_warned", set())
+    monkeypatch.setattr(notice, "_warned", set())
 
 
 def warnings_of(capfd):
@@ -20,21 +18,21 @@ def warnings_of(capfd):
 
 @pytest.mark.parametrize("value", ["1", "true", "TRUE", "Yes", "on", " on "])
 def test_debug_on_words(value, capfd):
-    assert read({"IPDB_DEBUG": value}).enabled is True
+    assert settings.read({"IPDB_DEBUG": value}).enabled is True
     assert warnings_of(capfd) == []
 
 
 @pytest.mark.parametrize("value", [None, "", "0", "false", "No", "OFF", "  "])
 def test_debug_off_words(value, capfd):
     env = {} if value is None else {"IPDB_DEBUG": value}
-    assert read(env).enabled is False
+    assert settings.read(env).enabled is False
     assert warnings_of(capfd) == []
 
 
 @pytest.mark.parametrize("value", ["2", "maybe", "enable", "-1"])
 def test_debug_bad_value_warns_once_and_stays_off(value, capfd):
     for _ in range(3):
-        assert read({"IPDB_DEBUG": value}).enabled is False
+        assert settings.read({"IPDB_DEBUG": value}).enabled is False
     lines = warnings_of(capfd)
     assert len(lines) == 1
     assert repr(value) in lines[0] and "stays off" in lines[0]
@@ -43,51 +41,51 @@ def test_debug_bad_value_warns_once_and_stays_off(value, capfd):
 @pytest.mark.parametrize("value, mode", [(None, "auto"), ("", "auto"), ("console", "console"), ("WEB", "web"), (" socket ", "socket"), ("auto", "auto")])
 def test_mode_words(value, mode, capfd):
     env = {} if value is None else {"IPDB_MODE": value}
-    assert read(env).mode == mode
+    assert settings.read(env).mode == mode
     assert warnings_of(capfd) == []
 
 
 def test_mode_bad_value_warns_once_and_uses_auto(capfd):
-    assert read({"IPDB_MODE": "tty"}).mode == "auto"
-    assert read({"IPDB_MODE": "tty"}).mode == "auto"
+    assert settings.read({"IPDB_MODE": "tty"}).mode == "auto"
+    assert settings.read({"IPDB_MODE": "tty"}).mode == "auto"
     lines = warnings_of(capfd)
     assert lines == ["pydebug_hook: IPDB_MODE='tty' is not one of console, web, socket, dump, auto; using auto"]
 
 
 def test_defaults():
-    s = read({})
+    s = settings.read({})
     assert (s.enabled, s.mode, s.socket_path, s.web_host, s.web_port, s.wait_timeout) == (
         False, "auto", "/tmp/pdb.sock.{rank}", "127.0.0.1", 4444, None
     )
 
 
 def test_socket_path_template(capfd):
-    assert read({"IPDB_SOCKET_PATH": "/run/x/{rank}-{local_rank}-{pid}"}).socket_path == "/run/x/{rank}-{local_rank}-{pid}"
-    assert read({"IPDB_SOCKET_PATH": "/run/x/{host}"}).socket_path == DEFAULT_SOCKET_PATH
-    assert read({"IPDB_SOCKET_PATH": "/run/x/{"}).socket_path == DEFAULT_SOCKET_PATH
+    assert settings.read({"IPDB_SOCKET_PATH": "/run/x/{rank}-{local_rank}-{pid}"}).socket_path == "/run/x/{rank}-{local_rank}-{pid}"
+    assert settings.read({"IPDB_SOCKET_PATH": "/run/x/{host}"}).socket_path == settings.DEFAULT_SOCKET_PATH
+    assert settings.read({"IPDB_SOCKET_PATH": "/run/x/{"}).socket_path == settings.DEFAULT_SOCKET_PATH
     assert len(warnings_of(capfd)) == 2
 
 
 @pytest.mark.parametrize("value, port, warned", [("5000", 5000, False), (" 80 ", 80, False), ("0", 4444, True), ("70000", 4444, True), ("http", 4444, True), ("", 4444, False)])
 def test_web_port(value, port, warned, capfd):
-    assert read({"IPDB_WEB_PORT": value}).web_port == port
+    assert settings.read({"IPDB_WEB_PORT": value}).web_port == port
     assert len(warnings_of(capfd)) == int(warned)
 
 
 def test_web_host():
-    assert read({"IPDB_WEB_HOST": "0.0.0.0"}).web_host == "0.0.0.0"
-    assert read({"IPDB_WEB_HOST": " "}).web_host == "127.0.0.1"
+    assert settings.read({"IPDB_WEB_HOST": "0.0.0.0"}).web_host == "0.0.0.0"
+    assert settings.read({"IPDB_WEB_HOST": " "}).web_host == "127.0.0.1"
 
 
 @pytest.mark.parametrize("value, seconds, warned", [("30", 30.0, False), ("0.5", 0.5, False), ("0", 0.0, False), ("", None, False), ("-1", None, True), ("soon", None, True), ("inf", None, True), ("nan", None, True)])
 def test_wait_timeout(value, seconds, warned, capfd):
-    assert read({"IPDB_WAIT_TIMEOUT": value}).wait_timeout == seconds
+    assert settings.read({"IPDB_WAIT_TIMEOUT": value}).wait_timeout == seconds
     assert len(warnings_of(capfd)) == int(warned)
 
 
 @pytest.mark.parametrize("value, seconds, warned", [("30", 30.0, False), (" 2.5 ", 2.5, False), ("", 60.0, False), ("0", 60.0, True), ("-3", 60.0, True), ("later", 60.0, True), ("inf", 60.0, True)])
 def test_dump_timeout(value, seconds, warned, capfd):
-    assert read({"IPDB_DUMP_TIMEOUT": value}).dump_timeout == seconds
+    assert settings.read({"IPDB_DUMP_TIMEOUT": value}).dump_timeout == seconds
     lines = warnings_of(capfd)
     assert len(lines) == int(warned)
     if warned:
@@ -95,22 +93,22 @@ def test_dump_timeout(value, seconds, warned, capfd):
 
 
 def test_dump_dir():
-    assert read({}).dump_dir == "pydebug-dumps"
-    assert read({"IPDB_DUMP_DIR": " "}).dump_dir == "pydebug-dumps"
-    assert read({"IPDB_DUMP_DIR": "/shared/dumps/{user}"}).dump_dir == "/shared/dumps/{user}"
-    assert read({"IPDB_MODE": "dump"}).mode == "dump"
+    assert settings.read({}).dump_dir == "pydebug-dumps"
+    assert settings.read({"IPDB_DUMP_DIR": " "}).dump_dir == "pydebug-dumps"
+    assert settings.read({"IPDB_DUMP_DIR": "/shared/dumps/{user}"}).dump_dir == "/shared/dumps/{user}"
+    assert settings.read({"IPDB_MODE": "dump"}).mode == "dump"
 
 
 def test_code_overrides_win():
     env = {"IPDB_DEBUG": "1", "IPDB_MODE": "web"}
-    assert read(env, flag_override=False).enabled is False
-    assert read({}, flag_override=True).enabled is True
-    assert read(env, mode_override="socket").mode == "socket"
-    assert read(env, mode_override=None).mode == "web"
+    assert settings.read(env, flag_override=False).enabled is False
+    assert settings.read({}, flag_override=True).enabled is True
+    assert settings.read(env, mode_override="socket").mode == "socket"
+    assert settings.read(env, mode_override=None).mode == "web"
 
 
 def test_bad_override_mode_is_named_as_such(capfd):
-    assert read({}, mode_override="gui").mode == "auto"
+    assert settings.read({}, mode_override="gui").mode == "auto"
     assert "Debugger.debug_mode='gui'" in warnings_of(capfd)[0]
 
 

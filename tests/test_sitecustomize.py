@@ -101,9 +101,9 @@ def test_template_with_the_pth_active_installs_once(tmp_path, env, python, other
     # an ordinary install plus the template: the hooks are installed once, chained once
     script = write_script(tmp_path, """
         import sys
-        from pydebug_hook import _hooks
+        _hooks = internals.hooks
         print(sys.excepthook is _hooks._excepthook, _hooks._previous_excepthook is sys.__excepthook__)
-    """)
+    """, internals=True)
     env.update(IPDB_DEBUG="1", PYTHONPATH=_pythonpath(TEMPLATE, other_sitecustomize))
     result = run([python, str(script)], env)
     assert result.stdout == "True True\n" and result.stderr == "other sitecustomize\n"

@@ -6,6 +6,7 @@ import signal
 import sys
 import textwrap
 
+import internals
 import pexpect
 import pytest
 from helpers import run, strip_ansi, wait_for
@@ -272,10 +273,9 @@ def test_session_in_a_thread(procs, python, env, tmp_path):
     assert gone(path)
 
 
-CHILD = """
+CHILD = internals.PRELUDE + """
 import os
-from pydebug_hook import _dispatch
-from pydebug_hook._session import ChildInfo
+from internals import ChildInfo, dispatch as _dispatch
 try:
     secret = 7
     raise KeyError("in a worker")
@@ -318,9 +318,9 @@ def test_fork_during_session_leaves_parent_socket(procs, python, env, tmp_path):
     assert gone(path)
 
 
-WAKE = """
-import os, sys, threading, time
-from pydebug_hook import _socket_mode
+WAKE = internals.PRELUDE + """
+import os, threading, time
+_socket_mode = internals.socket_mode
 
 trigger = sys.argv[0] + ".wake"
 r, w = os.pipe()

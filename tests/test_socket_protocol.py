@@ -5,12 +5,9 @@ import json
 import socket
 
 import pytest
+from internals import Channel, Client, wire
 
-from pydebug_hook import _wire
-from pydebug_hook._channel import Channel
-from pydebug_hook._client import Client
-
-HELLO = _wire.hello().encode()
+HELLO = wire.hello().encode()
 
 
 def channel_pair(completer=None):
@@ -62,7 +59,7 @@ def test_plain_client_never_sees_control_lines():
 
 @pytest.mark.parametrize(
     "prompt, eof",
-    [("(Pdb) ", _wire.EOF_DETACHES), (">>> ", _wire.EOF_SENT), ("Name? ", _wire.EOF_SENT)],
+    [("(Pdb) ", wire.EOF_DETACHES), (">>> ", wire.EOF_SENT), ("Name? ", wire.EOF_SENT)],
 )
 def test_hello_ok_then_ready_says_what_ctrl_d_means(prompt, eof):
     channel, peer = channel_pair()
@@ -84,7 +81,7 @@ def test_completion_request():
         return ["secret", "second"]
 
     channel, peer = channel_pair(completer)
-    request = _wire.control(_wire.COMPLETE, {"text": "sec", "line": "p sec", "begidx": 2, "endidx": 5})
+    request = wire.control(wire.COMPLETE, {"text": "sec", "line": "p sec", "begidx": 2, "endidx": 5})
     peer.sendall(HELLO + request.encode() + b"p secret\n")
     assert channel.readline() == "p secret\n"
     assert calls == [("sec", "p sec", 2, 5)]
@@ -99,7 +96,7 @@ def test_completer_errors_give_no_matches():
         raise RuntimeError("boom")
 
     channel, peer = channel_pair(completer)
-    peer.sendall(HELLO + _wire.control(_wire.COMPLETE, {"text": "x"}).encode() + b"go\n")
+    peer.sendall(HELLO + wire.control(wire.COMPLETE, {"text": "x"}).encode() + b"go\n")
     assert channel.readline() == "go\n"
     assert b"\x00completions []\n" in received(peer, b"\x00completions []\n")
 
@@ -173,8 +170,8 @@ def test_client_sees_the_end(capsys):
 
 
 def test_control_lines_parse():
-    assert _wire.parse("\x00ready detach\n") == ("ready", "detach")
-    assert _wire.parse("\x00ok\n") == ("ok", "")
-    assert _wire.parse("ready\n") is None
-    assert _wire.parse("\x00\xff x\n") is None
-    assert _wire.load("[1]") == [1] and _wire.load("{") is None
+    assert wire.parse("\x00ready detach\n") == ("ready", "detach")
+    assert wire.parse("\x00ok\n") == ("ok", "")
+    assert wire.parse("ready\n") is None
+    assert wire.parse("\x00\xff x\n") is None
+    assert wire.load("[1]") == [1] and wire.load("{") is None

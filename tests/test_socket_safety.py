@@ -10,6 +10,7 @@ import tempfile
 import textwrap
 import threading
 
+import internals
 import pytest
 from helpers import AS_NOBODY, NOBODY, run, wait_for
 from sockets import CRASH, Program, Raw, gone, records, runtime_dir
@@ -44,9 +45,9 @@ def test_mode_0600_from_the_moment_the_path_exists(procs, python, env, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".pydebug_hook")) == []
 
 
-BIND_PROBE = """
-import os, socket, stat, sys
-from pydebug_hook import _unix_listener
+BIND_PROBE = internals.PRELUDE + """
+import os, socket, stat
+_unix_listener = internals.listener
 
 os.umask(0)  # the most open umask: safety must not rest on it
 events = []

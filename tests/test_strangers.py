@@ -15,6 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import internals
 import pytest
 from helpers import AS_NOBODY, NOBODY, run, write_script
 from sockets import Program
@@ -217,21 +218,21 @@ def test_a_bad_record_switches_no_session_off(procs, python, env, tmp_path):
     assert prog.stderr().count("skipping session record") == 1
 
 
-READERS = """
+READERS = internals.PRELUDE + """
 import json, os, sys, threading
 from pathlib import Path
-from pydebug_hook import _arbiter, _files, _job, _locks, _registry
+from internals import job_sessions, locks, registry, terminal_queue
 
 threading.Timer(10, lambda: os._exit(9)).start()  # a reader that blocks fails the test
 directory = Path(sys.argv[1])
 for path in sorted(directory.iterdir()):
-    results = [_arbiter.read_ticket(path), _job._read(path)]
+    results = [terminal_queue.read_ticket(path), job_sessions._read(path)]
     try:
-        _registry.read_record(path)
+        registry.read_record(path)
         results.append("read")
     except OSError as exc:
         results.append(type(exc).__name__)
-    results.append(_locks.released(path, blocking=True))  # held by nobody: not waited for
+    results.append(locks.released(path, blocking=True))  # held by nobody: not waited for
     print(path.name, json.dumps(results), flush=True)
 os._exit(0)
 """
@@ -331,9 +332,9 @@ def test_our_lines_escape_the_control_characters_of_exception_messages(procs, py
     assert not any(ESC in line or "\x07" in line for line in ours)
 
 
-HISTORY = """
-import os, sys
-from pydebug_hook import _client
+HISTORY = internals.PRELUDE + """
+import os
+from internals import client as _client
 
 os.umask(0o022)
 path = os.path.expanduser(_client.HISTORY_FILE)

@@ -11,6 +11,7 @@ same program with ``IPDB_DEBUG`` unset.
 import os
 import textwrap
 
+import internals
 import pytest
 from helpers import run, wait_for, write_script
 from sockets import Program, Raw
@@ -183,18 +184,18 @@ def test_debug_flag_at_module_level_reaches_spawned_workers(procs, python, env, 
 
 def test_nothing_imported_at_start_up(python, env):
     """The patches wait for their modules: none of them is imported by the start-up hook."""
-    probe = "import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in ('multiprocessing', 'concurrent', 'torch', 'pydebug_hook') and m not in ('pydebug_hook', 'pydebug_hook._version', 'pydebug_hook._bootstrap', 'pydebug_hook._hooks', 'pydebug_hook._postimport', 'pydebug_hook._patches')))"
+    probe = f"import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in ('multiprocessing', 'concurrent', 'torch', 'pydebug_hook') and m not in {tuple(internals.STARTUP_MODULES)!r}))"
     out = run([python, "-c", probe], dict(env, IPDB_DEBUG="1"))
     assert out.stdout.strip() == "[]", out
 
 
 def test_patch_applies_on_import_and_steps_aside_for_a_changed_framework(python, env, tmp_path):
     source = """
-    import sys, types
-    from pydebug_hook import _catchsites, _patches
+    import types
+    from internals import patches
 
     import multiprocessing.pool
-    print("pool", _patches.status["multiprocessing.pool"])
+    print("pool", internals.patch_status["multiprocessing.pool"])
     print("subclass", multiprocessing.pool.ExceptionWithTraceback.__mro__[1].__module__,
           multiprocessing.pool.ExceptionWithTraceback.__qualname__)
 
@@ -206,11 +207,11 @@ def test_patch_applies_on_import_and_steps_aside_for_a_changed_framework(python,
         def __reduce__(self):
             return (str, ())
     fake.ExceptionWithTraceback = ExceptionWithTraceback
-    print("changed", _catchsites.apply("multiprocessing.pool", fake))
+    print("changed", patches.apply("multiprocessing.pool", fake))
     print("untouched", fake.ExceptionWithTraceback is ExceptionWithTraceback)
-    print("check", _catchsites.check("torch.multiprocessing.spawn", types.ModuleType("torch.multiprocessing.spawn")))
+    print("check", patches.check("torch.multiprocessing.spawn", types.ModuleType("torch.multiprocessing.spawn")))
     """
-    script = write_script(tmp_path, source)
+    script = write_script(tmp_path, source, internals=True)
     out = run([python, str(script)], dict(env, IPDB_DEBUG="1"))
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""  # stepping aside is silent

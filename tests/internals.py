@@ -1,0 +1,90 @@
+"""The one door from the tests into the package's modules.
+
+Most tests drive pydebug_hook from outside: its public API, the command, real processes.
+A few unit tests of one module are worth keeping (the settings parser, the wire protocol,
+the terminal queue's tickets...): they reach it through this file and never name a
+module path themselves, so that moving a module changes the table below and no test.
+
+    from internals import settings, Session          # in a test
+    script = internals.PRELUDE + "internals.dispatch.handle(...)"   # in a script a test runs
+
+A name is imported when first used (PEP 562), so a script that uses one module loads
+that module only.  ``pydebug_hook._bootstrap`` is also named by the installed ``.pth``
+and ``.start`` files: its path is part of the install, not only of the code.
+"""
+
+import importlib
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+
+# What a script run in a subprocess starts with to use this file (appended, not
+# prepended: the tests directory must not shadow anything the script imports).
+PRELUDE = f"import sys; sys.path.append({str(TESTS)!r}); import internals\n"
+
+# name -> "module" or "module:attribute"
+_WHERE = {
+    # the start-up modules (the .pth line imports the first)
+    "bootstrap": "pydebug_hook._bootstrap",
+    "hooks": "pydebug_hook._hooks",
+    # core
+    "settings": "pydebug_hook._settings",
+    "Settings": "pydebug_hook._settings:Settings",
+    "breakpoint_ranks": "pydebug_hook._breakpoint:ranks_from_env",
+    "rank": "pydebug_hook._rank",
+    "RankInfo": "pydebug_hook._rank:RankInfo",
+    "notice": "pydebug_hook._notice",
+    "files": "pydebug_hook._files",
+    "locks": "pydebug_hook._locks",
+    "registry": "pydebug_hook._registry",
+    "Record": "pydebug_hook._registry:Record",
+    "terminal": "pydebug_hook._terminal",
+    "Session": "pydebug_hook._session:Session",
+    "ChildInfo": "pydebug_hook._session:ChildInfo",
+    "SessionError": "pydebug_hook._session:SessionError",
+    "dispatch": "pydebug_hook._dispatch",
+    # a distributed job
+    "is_consequence": "pydebug_hook._job:is_consequence",
+    "job_sessions": "pydebug_hook._job",
+    # worker processes
+    "patches": "pydebug_hook._catchsites",
+    "patch_status": "pydebug_hook._patches:status",
+    # the modes
+    "terminal_queue": "pydebug_hook._arbiter",
+    "socket_mode": "pydebug_hook._socket_mode",
+    "listener": "pydebug_hook._unix_listener",
+    "probe": "pydebug_hook._unix_listener:probe",
+    "Channel": "pydebug_hook._channel:Channel",
+    "wire": "pydebug_hook._wire",
+    "web_mode": "pydebug_hook._web_mode",
+    "web_guard": "pydebug_hook._web_guard",
+    # the command
+    "attach": "pydebug_hook._attach",
+    "client": "pydebug_hook._client",
+    "Client": "pydebug_hook._client:Client",
+}
+
+# The modules an interpreter imports at start-up with IPDB_DEBUG=1, and the module
+# whose functions are the installed excepthooks (sys.excepthook.__module__).
+STARTUP_MODULES = frozenset(
+    ("pydebug_hook", "pydebug_hook._version", "pydebug_hook._bootstrap", "pydebug_hook._hooks", "pydebug_hook._postimport", "pydebug_hook._patches")
+)
+HOOKS_MODULE = "pydebug_hook._hooks"
+# What every module of the dump code is named like (none is imported at start-up).
+DUMP_MODULES = "pydebug_hook._dump"
+
+
+def __getattr__(name: str):
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"internals has no {name!r}; add it to the table in {__file__}")
+    module_name, _, attribute = where.partition(":")
+    value = importlib.import_module(module_name)
+    if attribute:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
