@@ -4,8 +4,8 @@ import sys
 from types import FrameType, TracebackType
 from typing import Any, Iterable, Optional, Tuple, Union
 
-from . import _dispatch
 from ._decorator import attach_on_error
+from .core import dispatch
 
 TracebackLike = Union[TracebackType, BaseException, None]
 
@@ -27,13 +27,13 @@ def post_mortem(tb: TracebackLike = None) -> None:
     exc, tb = _exception_and_traceback(tb)
     if exc is None and tb is None:
         raise ValueError("post_mortem() needs a traceback: call it from an except block or pass one")
-    _dispatch.handle(exc, tb, origin="post_mortem", force=True)
+    dispatch.handle(exc, tb, origin="post_mortem", force=True)
 
 
 def _rank_selected(ranks: Union[int, Iterable[int], None]) -> bool:
     if ranks is None:
         return True
-    from ._rank import detect
+    from .core.rank import detect
 
     wanted = {ranks} if isinstance(ranks, int) else set(ranks)
     return detect().rank in wanted
@@ -52,7 +52,7 @@ def set_trace(*args: Any, ranks: Union[int, Iterable[int], None] = None, frame: 
     if not selected(ranks):
         return
     target = frame if frame is not None else sys._getframe(1)
-    _dispatch.handle(None, None, origin="breakpoint", force=True, frame=target)
+    dispatch.handle(None, None, origin="breakpoint", force=True, frame=target)
 
 
 class _DebuggerMeta(type):
@@ -65,7 +65,7 @@ class _DebuggerMeta(type):
             return bool(cls._flag_override)
         import os
 
-        from ._settings import parse_flag
+        from .core.settings import parse_flag
 
         return parse_flag(os.environ.get("IPDB_DEBUG"))
 
@@ -83,7 +83,7 @@ class _DebuggerMeta(type):
     def debug_mode(cls) -> str:
         import os
 
-        from ._settings import parse_mode
+        from .core.settings import parse_mode
 
         if cls._mode_override is not None:
             return parse_mode(cls._mode_override, "Debugger.debug_mode")
@@ -119,7 +119,7 @@ class Debugger(metaclass=_DebuggerMeta):
             raise ValueError("blocking_console_post_mortem() must be called from an except block or given a traceback")
         if not _rank_selected(rank):
             return
-        _dispatch.handle(exc, tb, origin="post_mortem", mode="console", force=True)
+        dispatch.handle(exc, tb, origin="post_mortem", mode="console", force=True)
 
     # Instance access mirrors the class-level settings.
     @property

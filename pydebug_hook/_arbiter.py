@@ -27,16 +27,16 @@ import threading
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
-from . import _cleanup, _files, _locks, _notice, _registry
-from ._session import Session, SessionError
-from ._terminal import Terminal
+from .core import cleanup, files, locks, notice, registry
+from .core.session import Session, SessionError
+from .core.terminal import Terminal
 
 TERMINAL_LOCK = "terminal.lock"
 SUFFIX = ".ticket"
 
 
 def queue_dir(device: int) -> Path:
-    return _registry.runtime_dir() / f"tty-{os.major(device)}-{os.minor(device)}"
+    return registry.runtime_dir() / f"tty-{os.major(device)}-{os.minor(device)}"
 
 
 def _tickets(directory: Path) -> List[Path]:
@@ -49,7 +49,7 @@ def _tickets(directory: Path) -> List[Path]:
 
 def read_ticket(path: Path) -> dict:
     try:
-        return _files.read_json(path)
+        return files.read_json(path)
     except (OSError, ValueError):
         return {}
 
@@ -63,7 +63,7 @@ class Ticket:
         self.fd = fd
         self.terminal_fd = -1  # holding terminal.lock: the terminal is ours
         self.pid = os.getpid()
-        self._cleanup_key: Optional[int] = _cleanup.add(self.release, forget=self._forget)
+        self._cleanup_key: Optional[int] = cleanup.add(self.release, forget=self._forget)
 
     @classmethod
     def take(cls, session: Session, terminal: Terminal) -> "Ticket":
@@ -72,7 +72,7 @@ class Ticket:
         content = json.dumps(
             {"rank": session.rank.rank, "pid": session.pid, "exception": session.summary, "label": session.label}
         ).encode()
-        fd = _locks.create_held(directory, name, content)
+        fd = locks.create_held(directory, name, content)
         if fd is None:
             raise SessionError(f"the terminal queue {directory} keeps disappearing")
         return cls(directory, directory / name, fd)
@@ -81,7 +81,7 @@ class Ticket:
 
     def earlier(self) -> List[Path]:
         """Tickets ahead of ours that are still held (stale ones are removed)."""
-        return [p for p in _tickets(self.directory) if p.name < self.path.name and not _locks.released(p, blocking=False)]
+        return [p for p in _tickets(self.directory) if p.name < self.path.name and not locks.released(p, blocking=False)]
 
     def holder(self) -> Optional[dict]:
         """Who has the terminal (rank, pid): what its holder wrote in ``terminal.lock``,
@@ -124,7 +124,7 @@ class Ticket:
             if not ahead:
                 return _lock_terminal(self.directory, blocking=True, stop=stop)
             for path in ahead:
-                _locks.released(path, blocking=True)
+                locks.released(path, blocking=True)
                 if stop():
                     break
         return -1
@@ -138,18 +138,18 @@ class Ticket:
         fd, self.fd = self.fd, -1
         terminal_fd, self.terminal_fd = self.terminal_fd, -1
         if fd >= 0:
-            _locks.let_go(self.path, fd)
+            locks.let_go(self.path, fd)
         if terminal_fd >= 0:
             give_back(self.directory, terminal_fd)
         key, self._cleanup_key = self._cleanup_key, None
         if key is not None:
-            _cleanup.done(key)
+            cleanup.done(key)
 
     def _forget(self) -> None:
         # A forked child shares our open file descriptions, and with them the locks:
         # its copies must go, or the ticket would stay held as long as the child lives.
-        _locks.close_quietly(self.fd)
-        _locks.close_quietly(self.terminal_fd)
+        locks.close_quietly(self.fd)
+        locks.close_quietly(self.terminal_fd)
         self.fd = self.terminal_fd = -1
 
 
@@ -157,21 +157,21 @@ def give_back(directory: Path, terminal_fd: int) -> None:
     """Let go of the terminal.  The last one out removes the queue, under the terminal
     lock; whoever opened the lock file meanwhile finds it unlinked and opens it again."""
     if not _tickets(directory):
-        _locks.unlink(directory / TERMINAL_LOCK)
+        locks.unlink(directory / TERMINAL_LOCK)
         try:
             os.rmdir(directory)
         except OSError:
             pass
-    _locks.close_quietly(terminal_fd)
+    locks.close_quietly(terminal_fd)
 
 
 def _lock_terminal(directory: Path, blocking: bool, stop: Callable[[], bool] = lambda: False) -> int:
     """A descriptor holding ``terminal.lock`` exclusively; -1 if busy (non-blocking) or
     no longer wanted (*stop*: then the queue is not made again)."""
     while not stop():
-        _locks.mkdir(directory)
+        locks.mkdir(directory)
         try:
-            fd = _files.open_owned(directory / TERMINAL_LOCK, os.O_RDWR | os.O_CREAT)
+            fd = files.open_owned(directory / TERMINAL_LOCK, os.O_RDWR | os.O_CREAT)
         except FileNotFoundError:
             continue
         try:
@@ -182,7 +182,7 @@ def _lock_terminal(directory: Path, blocking: bool, stop: Callable[[], bool] = l
         except BaseException:
             os.close(fd)
             raise
-        if _locks.same_file(fd, directory / TERMINAL_LOCK):
+        if locks.same_file(fd, directory / TERMINAL_LOCK):
             return fd
         os.close(fd)  # removed by the last user while we waited: take the new one
     return -1
@@ -262,7 +262,7 @@ def wait_for_turn(session: Session, terminal: Terminal) -> Tuple[Optional[Ticket
     try:
         ticket = Ticket.take(session, terminal)
     except (OSError, SessionError) as exc:
-        _notice.say(f"no terminal queue ({_notice.describe_error(exc)}); other processes on {terminal.name} may interleave")
+        notice.say(f"no terminal queue ({notice.describe_error(exc)}); other processes on {terminal.name} may interleave")
         return None, True
     try:
         if ticket.try_now():
@@ -284,14 +284,14 @@ def _serve_until_turn(session: Session, terminal: Terminal, ticket: Ticket) -> T
             outcome = _socket_mode.serve(queued, wake_fd=waker.fd, announce=waiting_line(session, terminal, ticket.holder()))
         except SessionError as exc:
             # No socket to serve meanwhile: wait for the terminal all the same.
-            _notice.say(f"{exc}; rank {session.rank.rank} waits for the terminal {terminal.name} without it")
+            notice.say(f"{exc}; rank {session.rank.rank} waits for the terminal {terminal.name} without it")
             waker.cancel()
             ticket._took_terminal(ticket.wait_turn())
             return ticket, True
     finally:
         waker.cancel()
     if waker.failed is not None and ticket.terminal_fd < 0:
-        raise SessionError(f"waiting for the terminal failed: {_notice.describe_error(waker.failed)}")
+        raise SessionError(f"waiting for the terminal failed: {notice.describe_error(waker.failed)}")
     if outcome == _socket_mode.WOKEN:
         return ticket, True
     ticket.release()

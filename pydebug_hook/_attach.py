@@ -12,8 +12,8 @@ import socket
 import sys
 from typing import List, Optional, Tuple, Union
 
-from ._notice import printable, say
-from ._registry import Record, records
+from .core.notice import printable, say
+from .core.registry import Record, records
 
 
 class NotFound(Exception):

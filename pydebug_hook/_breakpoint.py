@@ -9,7 +9,7 @@ can stop on one rank of a job.  The other ranks go on at once.
 import os
 from typing import Any, FrozenSet, Iterable, Optional, Union
 
-from . import _notice
+from .core import notice
 
 Ranks = Union[int, Iterable[int], None]
 
@@ -29,7 +29,7 @@ def ranks_from_env(value: Optional[str] = None) -> Optional[FrozenSet[int]]:
             return ranks
     except ValueError:
         pass
-    _notice.warn_once(
+    notice.warn_once(
         ("IPDB_BREAKPOINT_RANKS", raw),
         f"IPDB_BREAKPOINT_RANKS={raw!r} is not a comma-separated list of ranks; every rank stops",
     )
@@ -44,7 +44,7 @@ def selected(ranks: Ranks) -> bool:
             return True
     else:
         wanted = frozenset([ranks]) if isinstance(ranks, int) else frozenset(ranks)
-    from ._rank import detect
+    from .core.rank import detect
 
     return detect().rank in wanted
 
@@ -72,7 +72,7 @@ def _take_turns(debugger: Any) -> None:
     interaction = debugger.interaction
 
     def interaction_in_turn(*args: Any, **kwargs: Any) -> Any:
-        from ._dispatch import _gate
+        from .core.dispatch import _gate
 
         gate = _gate()
         entered = gate.enter()  # False in a prompt of this thread: it is our turn already

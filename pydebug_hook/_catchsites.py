@@ -66,11 +66,11 @@ def _arguments(function: Any, expected: Tuple[str, ...], what: str) -> None:
 def _debug(exc: BaseException, tb: Optional[TracebackType], child: Any, report: Optional[Callable[[], None]] = None) -> bool:
     """The dispatch for a worker's exception; whether it took it.  Never raises."""
     try:
-        from . import _dispatch
+        from .core import dispatch
 
-        if not _dispatch.wanted(exc):
+        if not dispatch.wanted(exc):
             return False
-        return _dispatch.handle(exc, tb, origin="child", report=report, child=child)
+        return dispatch.handle(exc, tb, origin="child", report=report, child=child)
     except Exception:
         return False
 

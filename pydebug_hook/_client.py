@@ -14,9 +14,10 @@ import stat
 import sys
 from typing import Any, List, Optional, Tuple
 
-from . import _notice, _wire
-from ._files import file_kind
+from . import _wire
 from ._unix_listener import peer_allowed, peer_of
+from .core import notice
+from .core.files import file_kind
 
 HISTORY_FILE = "~/.pydebug_hook_history"
 HISTORY_LENGTH = 1000
@@ -71,7 +72,7 @@ class Client:
                 if interrupted:
                     raise
                 interrupted = True
-                _notice.say("the program is still running the last command; Ctrl-C again detaches")
+                notice.say("the program is still running the last command; Ctrl-C again detaches")
             except OSError:
                 return b""
 
@@ -190,14 +191,14 @@ class Client:
                         continue
                     sys.stdout.write("\n")
                     sys.stdout.flush()
-                    _notice.say(f"detached; the session keeps waiting (pydebug-hook attach {self.target})")
+                    notice.say(f"detached; the session keeps waiting (pydebug-hook attach {self.target})")
                     return 0
                 if not self._send(line.replace(_wire.MARK, "") + "\n"):
-                    _notice.say("the session closed the connection")
+                    notice.say("the session closed the connection")
                     return 0
         except KeyboardInterrupt:
             sys.stdout.write("\n")
-            _notice.say(f"detached; the session keeps waiting (pydebug-hook attach {self.target})")
+            notice.say(f"detached; the session keeps waiting (pydebug-hook attach {self.target})")
             return 0
         finally:
             self._save_history()
@@ -244,6 +245,6 @@ def connect(path: str) -> Tuple[Optional[socket.socket], str]:
 def attach(path: str, target: str) -> int:
     sock, why = connect(path)
     if sock is None:
-        _notice.say(why)
+        notice.say(why)
         return 1
     return Client(sock, target).run()

@@ -10,9 +10,10 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
-from . import _arbiter, _cleanup, _notice, _registry
-from ._session import Session, SessionError
-from ._terminal import StreamsOn, Terminal, console_terminal, stdin_fd
+from . import _arbiter
+from .core import cleanup, notice, registry
+from .core.session import Session, SessionError
+from .core.terminal import StreamsOn, Terminal, console_terminal, stdin_fd
 
 _MISSING = object()
 
@@ -154,9 +155,9 @@ def make_debugger() -> Any:
         return _plain_off_terminal(_new_ipdb())
     except ModuleNotFoundError as exc:
         if exc.name not in ("ipdb", "IPython"):
-            _notice.say(f"ipdb could not be loaded ({_notice.describe_error(exc)}); using pdb")
+            notice.say(f"ipdb could not be loaded ({notice.describe_error(exc)}); using pdb")
     except Exception as exc:
-        _notice.say(f"ipdb could not be loaded ({_notice.describe_error(exc)}); using pdb")
+        notice.say(f"ipdb could not be loaded ({notice.describe_error(exc)}); using pdb")
     finally:
         state.restore()
     import pdb
@@ -197,7 +198,7 @@ def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
             # The program's parent reads its output and knows nothing of a session (or
             # the output goes to /dev/null): say so where the person is, and let Ctrl-C
             # give the program back.
-            _notice.echo(f"{_notice.PREFIX}this process's stderr is {session.output_captured}, where nobody sees it; "
+            notice.echo(f"{notice.PREFIX}this process's stderr is {session.output_captured}, where nobody sees it; "
                          "the session is on this terminal: q, c or Ctrl-C end it and the program goes on\n")
         hold.start()
         tracing = _debug(session, hold.close)
@@ -221,7 +222,7 @@ class _Holding:
         self.terminal = terminal
         self.ticket = ticket
         self.streams = StreamsOn(terminal)
-        self.registration: Optional[_registry.Registration] = None
+        self.registration: Optional[registry.Registration] = None
         self.modes: Any = None
         self.closed = False
         self.pid = os.getpid()
@@ -234,9 +235,9 @@ class _Holding:
             self.modes = termios.tcgetattr(self.terminal.fd)
         except Exception:
             self.modes = None
-        self._key = _cleanup.add(self.close, forget=self._forget)
+        self._key = cleanup.add(self.close, forget=self._forget)
         try:
-            self.registration = _registry.register(self.session, self.terminal.name)
+            self.registration = registry.register(self.session, self.terminal.name)
             self.registration.update(state="console")
         except (OSError, SessionError):
             pass  # only `ls` misses it
@@ -246,15 +247,15 @@ class _Holding:
         if self.closed or os.getpid() != self.pid:
             return
         self.closed = True
-        signum = _cleanup.ending_signal()
+        signum = cleanup.ending_signal()
         if signum is not None:
             self._restore_terminal()
-            _notice.write("\n")
-            _notice.say(f"rank {self.session.rank.rank}: {_cleanup.signal_name(signum)} received: the debug session ends with the process")
-        elif _cleanup.left_behind(self.session.thread):
+            notice.write("\n")
+            notice.say(f"rank {self.session.rank.rank}: {cleanup.signal_name(signum)} received: the debug session ends with the process")
+        elif cleanup.left_behind(self.session.thread):
             self._restore_terminal()
-            _notice.write("\n")
-            _notice.say(self.session.left_at_exit())
+            notice.write("\n")
+            notice.say(self.session.left_at_exit())
         self.streams.__exit__(None, None, None)
         if self.registration is not None:
             self.registration.remove()
@@ -263,7 +264,7 @@ class _Holding:
         self.terminal.close()
         key, self._key = self._key, None
         if key is not None:
-            _cleanup.done(key)
+            cleanup.done(key)
 
     def _restore_terminal(self) -> None:
         if self.modes is None:

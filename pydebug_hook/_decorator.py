@@ -1,6 +1,6 @@
 """``Debugger.attach_on_error()``: the seed's decorator, also a context manager.
 
-A thin layer over the dispatch: on an exception it calls :func:`_dispatch.handle`, then
+A thin layer over the dispatch: on an exception it calls :func:`dispatch.handle`, then
 re-raises the same object.  The wrapper adds one Python frame to a call and does nothing
 else until something raises.  ``StopIteration``/``StopAsyncIteration`` leaving a
 decorated callable are iteration protocol, not errors, and pass like ``SystemExit``.
@@ -10,7 +10,7 @@ import functools
 from types import TracebackType
 from typing import Any, Callable, Optional, Type, TypeVar, Union, overload
 
-from . import _dispatch
+from .core import dispatch
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,9 +42,9 @@ def _with_callers(tb: Optional[TracebackType]) -> Optional[TracebackType]:
 def _debug(exc: BaseException) -> None:
     if isinstance(exc, (StopIteration, StopAsyncIteration)):
         return
-    if not _dispatch.wanted(exc):
+    if not dispatch.wanted(exc):
         return  # the common case when debugging is off: no stack walk
-    _dispatch.handle(exc, _with_callers(exc.__traceback__), origin="decorator")
+    dispatch.handle(exc, _with_callers(exc.__traceback__), origin="decorator")
 
 
 def _code_flags(func: Callable[..., Any]) -> int:

@@ -5,12 +5,15 @@ import os
 import sys
 from typing import Any, Dict
 
-from . import _catchsites, _hooks, _notice, _rank, _settings, _startup
+from . import _catchsites, _hooks, _startup
 from ._version import __version__
+from .core import notice
+from .core import rank as _rank
+from .core import settings as _settings
 
 
 def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
-    from . import _reach
+    from .core import reach as _reach
 
     reach = _reach.survey()
     try:
@@ -99,7 +102,7 @@ def main(as_json: bool = False) -> int:
     else:
         debugging = "off"
     rank = r["rank"]
-    timeout = "forever" if s["wait_timeout"] is None else _notice.duration(s["wait_timeout"])
+    timeout = "forever" if s["wait_timeout"] is None else notice.duration(s["wait_timeout"])
     lines = [
         f"pydebug-hook {r['version']} on Python {r['python']} ({r['executable']})",
         f"environment       {r['prefix']}",

@@ -12,8 +12,8 @@ import time
 import zlib
 from typing import Any, Dict, Optional, Tuple
 
-from . import _notice
 from ._dumps import HEADER_LIMIT, DumpError, parse_header
+from .core import notice
 
 _KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
@@ -38,11 +38,11 @@ def _read(path: str) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], int]:
             with contextlib.redirect_stdout(chatter):
                 data = bounds.load_data(f"/proc/self/fd/{fd}")  # this very file, whatever the path is now
         except (EOFError, zlib.error) as error:
-            raise DumpError(f"is truncated or damaged ({_notice.describe_error(error)})") from None
+            raise DumpError(f"is truncated or damaged ({notice.describe_error(error)})") from None
         except gzip.BadGzipFile as error:
-            raise DumpError(f"is damaged ({_notice.describe_error(error)})") from None
+            raise DumpError(f"is damaged ({notice.describe_error(error)})") from None
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
-            raise DumpError(f"is not a dump coredumpy can read ({_notice.describe_error(error)})") from None
+            raise DumpError(f"is not a dump coredumpy can read ({notice.describe_error(error)})") from None
         except MemoryError:
             raise DumpError("is too large to open here (out of memory)") from None
         if data.get("frame") is None or not hasattr(data["frame"], "f_code"):
@@ -57,7 +57,7 @@ def _intro(path: str, meta: Optional[Dict[str, Any]]) -> None:
     from ._dumps import _printable
 
     if meta is None:
-        _notice.say(f"{path}: a coredumpy dump without pydebug-hook's header")
+        notice.say(f"{path}: a coredumpy dump without pydebug-hook's header")
         return
     where = [f"pid {meta.get('pid')}", f"host {meta.get('host')}"]
     if meta.get("thread") not in (None, "MainThread"):
@@ -67,21 +67,21 @@ def _intro(path: str, meta: Optional[Dict[str, Any]]) -> None:
     label = f" [{meta['label']}]" if meta.get("label") else ""
     saved = meta.get("saved_at")
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(saved)) if isinstance(saved, (int, float)) else "?"
-    _notice.say(
+    notice.say(
         _printable(
             f"{meta.get('kind', 'post-mortem')} of {meta.get('exception')} on rank {meta.get('rank')}/{meta.get('world_size')} "
             f"({', '.join(map(str, where))}){label}, saved {when}, Python {meta.get('python')}"
         )
     )
     if meta.get("coredumpy") not in (None, version()):
-        _notice.say(f"written with coredumpy {meta.get('coredumpy')}, read with {version()}: some objects may not come back")
+        notice.say(f"written with coredumpy {meta.get('coredumpy')}, read with {version()}: some objects may not come back")
     left_out = meta.get("left_out")
     if isinstance(left_out, dict) and left_out:
         what = ", ".join(f"{key}: {value}" for key, value in left_out.items())
-        _notice.say(_printable(f"not everything was saved ({what}); such values show as <not saved: ...>"))
+        notice.say(_printable(f"not everything was saved ({what}); such values show as <not saved: ...>"))
     text = meta.get("traceback")
     if isinstance(text, str) and text and meta.get("kind") != "snapshot":
-        _notice.write("".join(_printable(line) + "\n" for line in text.splitlines()))
+        notice.write("".join(_printable(line) + "\n" for line in text.splitlines()))
 
 
 def main(path: str) -> int:
@@ -93,10 +93,10 @@ def main(path: str) -> int:
     try:
         data, meta, owner = _read(path)
     except DumpError as error:
-        _notice.say(f"{shown} {error}")  # "... is truncated or damaged (...)"
+        notice.say(f"{shown} {error}")  # "... is truncated or damaged (...)"
         return 1
     if owner not in (os.geteuid(), 0):
-        _notice.say(f"{shown} belongs to uid {owner}: opening a dump imports the modules it names; open only dumps you trust")
+        notice.say(f"{shown} belongs to uid {owner}: opening a dump imports the modules it names; open only dumps you trust")
     _intro(shown, meta)
     for filename, lines in (data.get("files") or {}).items():
         if isinstance(filename, str) and isinstance(lines, list):

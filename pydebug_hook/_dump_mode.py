@@ -5,7 +5,7 @@ of its stack and the program runs on.
 """
 
 from ._dumps import save
-from ._session import Session
+from .core.session import Session
 
 
 def run(session: Session) -> None:

@@ -23,10 +23,10 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from . import _notice
-from ._session import Session
-from ._settings import Settings
 from ._version import __version__
+from .core import notice
+from .core.session import Session
+from .core.settings import Settings
 
 FORMAT = "pydebug_hook.dump"
 FORMAT_VERSION = 1
@@ -298,7 +298,7 @@ class _Writer:
         try:
             self._write()
         except BaseException as error:
-            self.error = error if isinstance(error, (DumpError, OSError)) else DumpError(_notice.describe_error(error))
+            self.error = error if isinstance(error, (DumpError, OSError)) else DumpError(notice.describe_error(error))
         finally:
             self.done.set()
 
@@ -377,7 +377,7 @@ class _SignalsHeld:
     def __enter__(self) -> "_SignalsHeld":
         if threading.current_thread() is not threading.main_thread():
             return self
-        from ._cleanup import SIGNALS, set_outside_python
+        from .core.cleanup import SIGNALS, set_outside_python
 
         for signum in SIGNALS:
             try:
@@ -397,9 +397,9 @@ class _SignalsHeld:
             except (ValueError, TypeError, OSError):
                 pass
         for signum in dict.fromkeys(self.received):
-            from ._cleanup import signal_name
+            from .core.cleanup import signal_name
 
-            _notice.say(f"{signal_name(signum)} came while the dump was written; it takes effect now")
+            notice.say(f"{signal_name(signum)} came while the dump was written; it takes effect now")
             os.kill(os.getpid(), signum)
 
 
@@ -422,15 +422,15 @@ def save(session: Session) -> Optional[str]:
         try:
             path = _Writer(session, directory(session.settings)).run()
         except KeyboardInterrupt:
-            _notice.say(f"{_who(session)}: interrupted (Ctrl-C); {what} not saved")
+            notice.say(f"{_who(session)}: interrupted (Ctrl-C); {what} not saved")
             return None
         except DumpError as error:
-            _notice.say(f"{_who(session)} {what} not saved: {error}")
+            notice.say(f"{_who(session)} {what} not saved: {error}")
             return None
         except Exception as error:
-            _notice.say(f"{_who(session)} {what} not saved: {_notice.describe_error(error)}")
+            notice.say(f"{_who(session)} {what} not saved: {notice.describe_error(error)}")
             return None
-        _notice.say(saved_line(session, path))
+        notice.say(saved_line(session, path))
         return path
 
 
@@ -535,7 +535,7 @@ def listing(settings: Settings) -> Tuple[str, List[Saved], List[str]]:
 
 def _printable(text: Any) -> str:
     """Text from a file, on one line with control characters escaped."""
-    return _notice.printable(str(text))
+    return notice.printable(str(text))
 
 
 def table(found: List[Saved], age: Callable[[float], str], now: Optional[float] = None) -> str:

@@ -60,11 +60,11 @@ def _reraise(run: "Callable[[], None]") -> None:
 
 
 def _print_as_python(prev: "Callable[..., Any]", typ: "Type[BaseException]", value: BaseException, tb: "Optional[TracebackType]") -> None:
-    from . import _dispatch
+    from .core import dispatch
 
-    if prev is sys.__excepthook__ and _dispatch.traceback_stream() is not sys.stderr:
+    if prev is sys.__excepthook__ and dispatch.traceback_stream() is not sys.stderr:
         # sys.stderr is a capture (torch's hook wrapper): print where the user looks now.
-        _dispatch.print_traceback(value, tb)
+        dispatch.print_traceback(value, tb)
     else:
         prev(typ, value, tb)
 
@@ -102,14 +102,14 @@ def _excepthook(typ: "Type[BaseException]", value: BaseException, tb: "Optional[
         # a typo at the >>> prompt is reported, not debugged.
         prev(typ, value, tb)
         return
-    from . import _dispatch, _marks
+    from .core import dispatch, marks
 
-    _marks.SEEN.add(value)  # for _debug_at_exit: this one reached us
-    if value in _marks.DEBUGGED and prev is sys.__excepthook__:
+    marks.SEEN.add(value)  # for _debug_at_exit: this one reached us
+    if value in marks.DEBUGGED and prev is sys.__excepthook__:
         return  # its traceback was printed when its session opened
     on_error = _sys_hook_failed(typ, value, tb)
     run = _chain(lambda: _print_as_python(prev, typ, value, tb), on_error)
-    if not _dispatch.handle(value, tb, origin="excepthook", report=run):
+    if not dispatch.handle(value, tb, origin="excepthook", report=run):
         # Not ours to debug: the previous hook alone, as if we were not there.
         run = _chain(lambda: prev(typ, value, tb), on_error)
         run()
@@ -149,13 +149,13 @@ def _threading_excepthook(args: "Any") -> None:
     if not _active:
         prev(args)
         return
-    from . import _dispatch
+    from .core import dispatch
 
-    if _dispatch.already_debugged(value) and prev is default:
+    if dispatch.already_debugged(value) and prev is default:
         return
     caller = sys._getframe(1)
     run = _chain(lambda: prev(args), _thread_hook_failed(caller))
-    if value is None or not _dispatch.handle(value, args.exc_traceback, origin="thread", report=run):
+    if value is None or not dispatch.handle(value, args.exc_traceback, origin="thread", report=run):
         run()
     _reraise(run)
 
@@ -175,16 +175,16 @@ def _debug_at_exit() -> None:
     if value is None or isinstance(value, _PASS_THROUGH):
         return  # nothing to import on the way (see _PASS_THROUGH)
     try:
-        from . import _dispatch, _marks, _notice
+        from .core import dispatch, marks, notice
 
-        if value in _marks.SEEN or not _dispatch.wanted(value):
+        if value in marks.SEEN or not dispatch.wanted(value):
             return
         tb = value.__traceback__ or getattr(sys, "last_traceback", None)
-        _notice.say(
+        notice.say(
             "the program replaced sys.excepthook after start-up; debugging its uncaught "
             f"{type(value).__name__} at exit"
         )
-        _dispatch.handle(value, tb, origin="exit", report=lambda: None)
+        dispatch.handle(value, tb, origin="exit", report=lambda: None)
     except Exception:
         pass  # at exit there is nobody left to tell
 

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
-from . import _cleanup, _files, _locks, _notice, _registry
-from ._session import Session, SessionError
+from .core import cleanup, files, locks, notice, registry
+from .core.session import Session, SessionError
 
 TOMBSTONE_LIFETIME = 3600.0  # seconds an ended session is remembered
 SESSION_PG_TIMEOUT_S = 24 * 3600  # a process group's timeout while its rank is debugged
@@ -77,7 +77,7 @@ def is_consequence(exc: Optional[BaseException]) -> bool:
             if cls.__name__ in _CONSEQUENCE_TYPES and cls.__module__.startswith("torch"):
                 return True
         if isinstance(exc, RuntimeError):  # torch reports C++ errors as RuntimeError
-            text = _notice.exception_text(exc).lower()
+            text = notice.exception_text(exc).lower()
             if any(needle in text for needle in _CONSEQUENCE_TEXTS):
                 return True
         exc = exc.__cause__ if exc.__suppress_context__ else (exc.__cause__ or exc.__context__)
@@ -123,7 +123,7 @@ class Entry:
 
 
 def jobs_dir() -> Path:
-    return _registry.runtime_dir() / "jobs"
+    return registry.runtime_dir() / "jobs"
 
 
 def job_dir(job_id: str) -> Path:
@@ -133,7 +133,7 @@ def job_dir(job_id: str) -> Path:
 
 def _read(path: Path) -> Optional[dict]:
     try:
-        return _files.read_json(path)
+        return files.read_json(path)
     except (OSError, ValueError):
         return None
 
@@ -152,7 +152,7 @@ def entries(directory: Path, since: float, now: Optional[float] = None) -> List[
         if not (live or name.startswith("ended-")) or not name.endswith(".json"):
             continue
         path = directory / name
-        if live and _locks.released(path, blocking=False):
+        if live and locks.released(path, blocking=False):
             continue  # its process died during the session
         data = _read(path)
         if data is None:
@@ -166,7 +166,7 @@ def entries(directory: Path, since: float, now: Optional[float] = None) -> List[
         except (KeyError, TypeError, ValueError, OverflowError):
             continue  # not a file of ours (a session writes them all valid)
         if ended_at is not None and not now - ended_at <= TOMBSTONE_LIFETIME:
-            _locks.unlink(path)
+            locks.unlink(path)
             continue
         if entry.failed_boot >= since:
             found.append(entry)
@@ -212,7 +212,7 @@ def raise_pg_timeouts() -> Callable[[], None]:
                 if before is not None:
                     previous.append((group, before))
     except Exception as exc:  # a private torch API: it may change under us
-        _notice.warn_once("pg-timeout", f"could not raise the process group timeouts during the session ({_notice.describe_error(exc)})")
+        notice.warn_once("pg-timeout", f"could not raise the process group timeouts during the session ({notice.describe_error(exc)})")
 
     def restore() -> None:
         try:
@@ -273,11 +273,11 @@ class Job:
                 "exception": s.summary,
             }
         ).encode()
-        fd = _locks.create_held(self.directory, name, content)
+        fd = locks.create_held(self.directory, name, content)
         if fd is None:
             raise SessionError(f"job directory {self.directory} keeps disappearing")
         self.fd, self.path = fd, self.directory / name
-        self._cleanup_key = _cleanup.add(self.end, forget=self._forget)
+        self._cleanup_key = cleanup.add(self.end, forget=self._forget)
 
     def end(self) -> None:
         """The session is over: leave a tombstone, let go of the live file.  Idempotent;
@@ -295,13 +295,13 @@ class Job:
                 json.dump(data, f)
         except OSError:
             pass
-        _locks.let_go(path, fd)
+        locks.let_go(path, fd)
         key, self._cleanup_key = self._cleanup_key, None
         if key is not None:
-            _cleanup.done(key)
+            cleanup.done(key)
 
     def _forget(self) -> None:
-        _locks.close_quietly(self.fd)  # a forked child must not keep our lock alive
+        locks.close_quietly(self.fd)  # a forked child must not keep our lock alive
         self.fd, self.path = -1, None
 
     def hold_exit(self) -> None:
@@ -319,12 +319,12 @@ class Job:
                     ranks = sorted({e.rank for e in others})
                     which = f"rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))}"
                     ended = "" if self.root_ended else " session ended;"
-                    _notice.say(f"rank {self.session.rank.rank}:{ended} waiting for the sessions of {which} before exiting")
+                    notice.say(f"rank {self.session.rank.rank}:{ended} waiting for the sessions of {which} before exiting")
                     said = True
                 for entry in others:
-                    _locks.released(entry.path, blocking=True)
+                    locks.released(entry.path, blocking=True)
         except KeyboardInterrupt:
-            _notice.say("interrupted (Ctrl-C): not waiting for the other sessions of the job")
+            notice.say("interrupted (Ctrl-C): not waiting for the other sessions of the job")
         except OSError:
             pass
 
@@ -349,7 +349,7 @@ def begin(session: Session) -> Optional[Job]:
             session.label = "consequence of a peer's failure"
         return None
     try:
-        _locks.mkdir(jobs_dir())
+        locks.mkdir(jobs_dir())
         directory = job_dir(session.job_id)
         job = Job(session, directory, since=process_started())
         job._classify(entries(directory, job.since))
@@ -357,6 +357,6 @@ def begin(session: Session) -> Optional[Job]:
             job._open()
         return job
     except (OSError, SessionError) as exc:
-        _notice.say(f"job {session.job_id}: sessions of other ranks not coordinated ({_notice.describe_error(exc)})")
+        notice.say(f"job {session.job_id}: sessions of other ranks not coordinated ({notice.describe_error(exc)})")
         return None
 

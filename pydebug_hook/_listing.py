@@ -6,8 +6,8 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
-from ._notice import printable
-from ._registry import Record, records
+from .core.notice import printable
+from .core.registry import Record, records
 
 COLUMNS = ("#", "RANK", "PID", "HOST", "MODE", "STATE", "AGE", "ENDPOINT", "EXCEPTION")
 
@@ -62,14 +62,15 @@ def table(found: Sequence[Record], now: Optional[float] = None) -> str:
 
 
 def main(as_json: bool = False) -> int:
-    from . import _dumps, _notice, _settings
+    from . import _dumps
     from ._socket_mode import remove_stale_fallbacks
+    from .core import notice, settings
 
     remove_stale_fallbacks()
     found = records()
-    where, dumps, notes = _dumps.listing(_settings.read())
+    where, dumps, notes = _dumps.listing(settings.read())
     for note in notes:
-        _notice.say(note)
+        notice.say(note)
     if as_json:
         # One list: the sessions, then the dumps ("mode": "dump", "endpoint": the file).
         json.dump([r.to_json() for r in found] + [d.to_json() for d in dumps], sys.stdout, indent=2)

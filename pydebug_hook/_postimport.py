@@ -22,9 +22,9 @@ def _run(name: str, module: "Any") -> None:
         try:
             callback(module)
         except Exception as exc:
-            from . import _notice
+            from .core import notice
 
-            _notice.warn_once(("postimport", name), f"patch for {name} skipped: {_notice.describe_error(exc)}")
+            notice.warn_once(("postimport", name), f"patch for {name} skipped: {notice.describe_error(exc)}")
     if not _callbacks:
         _remove_finder()
 

@@ -17,9 +17,9 @@ import pdb
 import sys
 from typing import Any, Dict, List, Optional
 
-from . import _notice
 from . import _socket_server as server_states
 from ._socket_server import Server
+from .core import notice
 
 _OUR_MODULES = ["pydebug_hook", "pydebug_hook.*"]  # a live session never stops in our frames
 
@@ -131,15 +131,15 @@ class RemotePdb(pdb.Pdb):
             self.server.close()
             self.stdin, self.stdout = sys.stdin, sys.stdout
             self.use_rawinput = True  # input(): line editing on the terminal
-            _notice.say("debug session moves to this terminal")
+            notice.say("debug session moves to this terminal")
             if self.stack:
                 self.print_stack_entry(self.stack[self.curindex])
             return None
         self.outcome = how
         if how == server_states.TIMEOUT:
-            _notice.say(f"no debugger came back within {_notice.duration(self.server.timeout)} on {self.server.path}; going on")
+            notice.say(f"no debugger came back within {notice.duration(self.server.timeout)} on {self.server.path}; going on")
         elif how == server_states.INTERRUPTED:
-            _notice.say("interrupted (Ctrl-C): debug session ended")
+            notice.say("interrupted (Ctrl-C): debug session ended")
         self.server.close()
         if self.live:
             if how == server_states.INTERRUPTED:

@@ -12,7 +12,8 @@ import types
 from types import TracebackType
 from typing import List, Optional
 
-from . import _hooks, _notice
+from . import _hooks
+from .core import notice
 
 _OWN_MODULES = ("pydebug_hook._runner", "runpy")
 
@@ -79,7 +80,7 @@ def run(target: str, args: List[str], *, module: bool = False, mode: Optional[st
     if mode:
         os.environ["IPDB_MODE"] = mode
     if not module and not os.path.exists(target):
-        _notice.say(f"can't open file {os.path.abspath(target)!r}: no such file")
+        notice.say(f"can't open file {os.path.abspath(target)!r}: no such file")
         return 2
     _hooks.install()
     sys.argv = [target, *args]
@@ -100,7 +101,7 @@ def run(target: str, args: List[str], *, module: bool = False, mode: Optional[st
 
                 traceback.print_exception(type(exc), exc, None)
             else:  # raised by the runner itself: "No module named ...", as python -m says it
-                _notice.say(_notice.describe_error(exc) if not isinstance(exc, ImportError) else str(exc))
+                notice.say(notice.describe_error(exc) if not isinstance(exc, ImportError) else str(exc))
             return 1
         exc.__traceback__ = tb
         sys.excepthook(type(exc), exc, tb)

@@ -14,11 +14,12 @@ import re
 import shlex
 from typing import Callable, Optional, Tuple
 
-from . import _dumps, _notice, _registry
+from . import _dumps
 from . import _socket_server as states
-from ._session import Session, SessionError
-from ._settings import expand_socket_path
 from ._unix_listener import MAX_PATH_BYTES, Listener, PathUnusable, remove_if_stale
+from .core import notice, registry
+from .core.session import Session, SessionError
+from .core.settings import expand_socket_path
 
 ENDED = "ended"
 WOKEN = "woken"
@@ -46,9 +47,9 @@ _FALLBACK = re.compile(r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?")
 def remove_stale_fallbacks() -> None:
     """Fallback sockets are named by their process's pid, so nobody reuses them: those
     of processes that are gone (SIGKILL) are removed, by the next session and by ``ls``."""
-    from ._registry import pid_alive
+    from .core.registry import pid_alive
 
-    for directory in _registry.private_dirs():
+    for directory in registry.private_dirs():
         try:
             names = os.listdir(directory)
         except OSError:
@@ -68,7 +69,7 @@ def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
     except PathUnusable as exc:
         why = str(exc)
     tried = []
-    for directory in _registry.private_dirs():
+    for directory in registry.private_dirs():
         candidate = os.path.join(str(directory), _fallback_name(session))
         if len(os.fsencode(candidate)) > MAX_PATH_BYTES:
             tried.append(f"{candidate} is too long")
@@ -83,14 +84,14 @@ def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
     raise SessionError(f"cannot listen on {wanted} ({why}), nor on a fallback path ({alternatives})")
 
 
-def _attach_target(session: Session, registration: Optional[_registry.Registration]) -> str:
+def _attach_target(session: Session, registration: Optional[registry.Registration]) -> str:
     """What to pass to ``pydebug-hook attach`` for this session: the rank, unless another
     session (a worker process, another job) has the same rank; then the pid."""
     rank = session.rank.rank
     if session.child is not None:
         return str(session.pid)
     own = registration.path if registration is not None else None
-    for record in _registry.records(prune=False):
+    for record in registry.records(prune=False):
         if record.rank == rank and str(record.path) != str(own):
             return str(session.pid)
     return str(rank)
@@ -99,7 +100,7 @@ def _attach_target(session: Session, registration: Optional[_registry.Registrati
 def waiting_line(session: Session, path: str, target: str) -> str:
     quoted = shlex.quote(path)
     limit = session.settings.wait_timeout
-    bound = f" for {_notice.duration(limit)}" if limit is not None else ""
+    bound = f" for {notice.duration(limit)}" if limit is not None else ""
     label = f" [{session.label}]" if session.label else ""
     return (
         f"rank {session.rank.rank} (pid {session.pid}, {session.summary}){label} waits{bound} for a debugger on {quoted}"
@@ -109,9 +110,9 @@ def waiting_line(session: Session, path: str, target: str) -> str:
 
 def _say_no_client(server: states.Server, result: str) -> None:
     if result == states.TIMEOUT:
-        _notice.say(f"no debugger attached within {_notice.duration(server.timeout)} on {server.path}; going on")
+        notice.say(f"no debugger attached within {notice.duration(server.timeout)} on {server.path}; going on")
     elif result == states.INTERRUPTED:
-        _notice.say("interrupted (Ctrl-C) while waiting for a debugger; going on")
+        notice.say("interrupted (Ctrl-C) while waiting for a debugger; going on")
 
 
 def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional[Callable[[str, str], str]] = None) -> str:
@@ -132,13 +133,13 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
         pass
     listener, note = open_listener(session)
     if note:
-        _notice.say(note)
+        notice.say(note)
     server = states.Server(session, listener, wake_fd)
     handed_over = False
     try:
         server.start()
         line = announce or (lambda path, target: waiting_line(session, path, target))
-        _notice.say(line(server.path, _attach_target(session, server.registration)))
+        notice.say(line(server.path, _attach_target(session, server.registration)))
         result = server.wait_for_client()
         if result != states.ATTACHED:
             _say_no_client(server, result)
@@ -159,7 +160,7 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
         try:
             debugger.interaction(None, session.tb)
         except KeyboardInterrupt:  # Ctrl-C on the program's terminal outside the prompt
-            _notice.say("interrupted (Ctrl-C): debug session ended")
+            notice.say("interrupted (Ctrl-C): debug session ended")
         if debugger.outcome == states.TIMEOUT:  # a client left, and none came back in time
             _dumps.save(session)
         return WOKEN if debugger.outcome == states.WOKEN else ENDED

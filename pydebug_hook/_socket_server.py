@@ -7,10 +7,10 @@ import socket
 import time
 from typing import Optional, Tuple
 
-from . import _cleanup, _notice, _registry
 from ._channel import NOSIGNAL, Channel
-from ._session import Session, SessionError
 from ._unix_listener import Listener, Peer, peer_allowed
+from .core import cleanup, notice, registry
+from .core.session import Session, SessionError
 
 # What a wait for a client ends with.
 ATTACHED = "attached"
@@ -49,7 +49,7 @@ class Server:
         self.wake_fd = wake_fd
         self.timeout = session.settings.wait_timeout
         self.channel = Channel(self._refuse_newcomer, self._listener_fd)
-        self.registration: Optional[_registry.Registration] = None
+        self.registration: Optional[registry.Registration] = None
         self.closed = False
         self.peer: Optional[Peer] = None
         self._cleanup_key: Optional[int] = None
@@ -60,12 +60,12 @@ class Server:
 
     def start(self) -> None:
         """Register the session and arrange for the cleanup; call once, right after bind."""
-        self._cleanup_key = _cleanup.add(self.close, forget=self._forget)
+        self._cleanup_key = cleanup.add(self.close, forget=self._forget)
         try:
-            self.registration = _registry.register(self.session, self.path)
+            self.registration = registry.register(self.session, self.path)
         except (OSError, SessionError) as exc:
             # The session still works through its socket; only `ls`/`attach RANK` miss it.
-            _notice.say(f"session not listed for `pydebug-hook ls`: {_notice.describe_error(exc)}")
+            notice.say(f"session not listed for `pydebug-hook ls`: {notice.describe_error(exc)}")
 
     # -- waiting ------------------------------------------------------------------------
 
@@ -81,7 +81,7 @@ class Server:
         if not peer_allowed(peer):
             who = f"uid {peer.uid} (pid {peer.pid})" if peer else "a peer whose credentials cannot be read"
             allowed = "root" if os.getuid() == 0 else f"uid {os.getuid()} and root"
-            _notice.say(f"refused a connection to {self.path} from {who}: only {allowed} may attach")
+            notice.say(f"refused a connection to {self.path} from {who}: only {allowed} may attach")
             _send_and_close(conn, "pydebug_hook: refused: this debug session belongs to another user\n")
             return None
         return conn, peer
@@ -164,12 +164,12 @@ class Server:
         """Disconnect the client, remove socket and record; idempotent, signal-safe."""
         if self.closed:
             return
-        signum = _cleanup.ending_signal()
+        signum = cleanup.ending_signal()
         if signum is not None and self.channel.attached:  # the launcher tears the job down
-            self.channel.write(f"\npydebug_hook: {_cleanup.signal_name(signum)}: the process is being ended; the debug session is over\n")
-        elif _cleanup.left_behind(self.session.thread):
+            self.channel.write(f"\npydebug_hook: {cleanup.signal_name(signum)}: the process is being ended; the debug session is over\n")
+        elif cleanup.left_behind(self.session.thread):
             line = self.session.left_at_exit()
-            _notice.say(line)
+            notice.say(line)
             if self.channel.attached:
                 self.channel.write(f"\npydebug_hook: {line}\n")
         self.closed = True
@@ -179,7 +179,7 @@ class Server:
             self.registration.remove()
         key, self._cleanup_key = self._cleanup_key, None
         if key is not None:
-            _cleanup.done(key)
+            cleanup.done(key)
 
     def _forget(self) -> None:
         self.closed = True

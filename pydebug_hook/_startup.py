@@ -135,7 +135,7 @@ def survey() -> Startup:
 
 def write_sitecustomize(directory: str, force: bool = False) -> int:
     """``pydebug-hook sitecustomize DIR``: the template as ``DIR/sitecustomize.py``."""
-    from . import _notice
+    from .core import notice
 
     text = template_text()
     target = os.path.join(directory, "sitecustomize.py")
@@ -145,13 +145,13 @@ def write_sitecustomize(directory: str, force: bool = False) -> int:
     except FileNotFoundError:
         existing = None
     except (OSError, UnicodeDecodeError) as exc:
-        _notice.say(f"cannot read {target}: {exc}")
+        notice.say(f"cannot read {target}: {exc}")
         return 1
     if existing == text:
         print(f"{target} is already pydebug_hook's sitecustomize")
         return 0
     if existing is not None and not force:
-        _notice.say(f"{target} exists and is not pydebug_hook's: left alone (--force replaces it)")
+        notice.say(f"{target} exists and is not pydebug_hook's: left alone (--force replaces it)")
         return 1
     try:
         os.makedirs(directory, exist_ok=True)
@@ -160,7 +160,7 @@ def write_sitecustomize(directory: str, force: bool = False) -> int:
             f.write(text)
         os.replace(tmp, target)
     except OSError as exc:
-        _notice.say(f"cannot write {target}: {exc}")
+        notice.say(f"cannot write {target}: {exc}")
         return 1
     print(f"wrote {target}: interpreters with {directory} on sys.path (PYTHONPATH) start pydebug_hook when IPDB_DEBUG is set")
     return 0

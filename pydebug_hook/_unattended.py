@@ -6,7 +6,7 @@ without the tool (docs/auto.md).
 
 from typing import Callable
 
-from ._session import Session
+from .core.session import Session
 
 # The dispatch lets run() print the header: here it carries the outcome instead of a mode.
 ANNOUNCES = True

@@ -23,8 +23,9 @@ import threading
 import traceback
 from typing import Any, List, Optional
 
-from . import _cleanup, _dumps, _notice, _registry
-from ._session import Session, SessionError
+from . import _dumps
+from .core import cleanup, notice, registry
+from .core.session import Session, SessionError
 
 PORT_TRIES = 100
 
@@ -41,7 +42,7 @@ def base_port(session: Session) -> int:
 def token_forced() -> bool:
     """``IPDB_WEB_TOKEN``: on requires the token on loopback too; a value that is neither
     on nor off warns once and requires it (a security setting fails closed)."""
-    from ._settings import parse_switch
+    from .core.settings import parse_switch
 
     return parse_switch("IPDB_WEB_TOKEN", os.environ.get("IPDB_WEB_TOKEN"), True, "requiring the token")
 
@@ -62,7 +63,7 @@ class _Serving:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.console: Any = None
-        self.registration: Optional[_registry.Registration] = None
+        self.registration: Optional[registry.Registration] = None
         self.url = ""
         self._lock = threading.RLock()  # finish() may run in a signal handler that interrupted finish()
         self._finished = False
@@ -81,10 +82,10 @@ class _Serving:
                 if refusal.kind not in self._told:  # one line per kind: a hostile page may retry forever
                     self._told.add(refusal.kind)
                     who = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "a client"
-                    _notice.say(f"web session refused a request from {who}: {refusal.reason}")
+                    notice.say(f"web session refused a request from {who}: {refusal.reason}")
             elif kind == "error" and "error" not in self._told:
                 self._told.add("error")
-                _notice.say(f"web session server error: {_notice.describe_error(value)}")
+                notice.say(f"web session server error: {notice.describe_error(value)}")
         except Exception:
             pass
 
@@ -95,10 +96,10 @@ class _Serving:
             if self._finished:
                 return
             self._finished = True
-        signum = _cleanup.ending_signal()
-        left = signum is None and _cleanup.left_behind(self.session.thread)
+        signum = cleanup.ending_signal()
+        left = signum is None and cleanup.left_behind(self.session.thread)
         if left:
-            _notice.say(self.session.left_at_exit())
+            notice.say(self.session.left_at_exit())
         console = self.console
         if console is not None:
             try:
@@ -108,23 +109,23 @@ class _Serving:
                     elif signum is None:
                         console.write("*** the session has ended; the program goes on ***\n")
                     else:
-                        console.write(f"*** {_cleanup.signal_name(signum)}: the session ends with the process ***\n")
+                        console.write(f"*** {cleanup.signal_name(signum)}: the session ends with the process ***\n")
                     console.flush()
             except Exception:
                 pass
             console.close()
             if console.end_reason and signum is None:
-                _notice.say(f"web session at {self.url} ended: {console.end_reason}")
+                notice.say(f"web session at {self.url} ended: {console.end_reason}")
         if self.registration is not None:
             self.registration.remove()
         key, self._cleanup_key = self._cleanup_key, None
         if key is not None:
-            _cleanup.done(key)  # forgets it (finish is done) and puts the signal handlers back
+            cleanup.done(key)  # forgets it (finish is done) and puts the signal handlers back
 
     def remove_at_end(self) -> None:
         """However the program ends (SIGTERM/SIGHUP, exit), :meth:`finish` runs first; a
         signal then ends the program as it would have (see :mod:`._cleanup`)."""
-        self._cleanup_key = _cleanup.add(self.finish)
+        self._cleanup_key = cleanup.add(self.finish)
 
 
 def _line(session: Session, url: str, port: int, first: int, loopback: bool, bound: str) -> str:
@@ -181,15 +182,15 @@ def run(session: Session) -> None:
         shown = session.host if is_wildcard(host) else url_host(host)
         serving.url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
         try:  # listed before the URL is printed: whoever reads the line can find it
-            serving.registration = _registry.register(session, endpoint=serving.url, port=port, bound=host)
+            serving.registration = registry.register(session, endpoint=serving.url, port=port, bound=host)
         except (SessionError, OSError) as error:
-            _notice.say(f"web session not listed by `pydebug-hook ls`: {error}")
+            notice.say(f"web session not listed by `pydebug-hook ls`: {error}")
         if not loopback:
-            _notice.say(
+            notice.say(
                 f"WARNING: the web debugger listens on {host}:{port}, reachable from other machines; "
                 f"whoever opens its URL runs any code as uid {os.geteuid()}. Keep the URL (it carries the token) private."
             )
-        _notice.say(_line(session, serving.url, port, first, loopback, host))
+        notice.say(_line(session, serving.url, port, first, loopback, host))
         serving.remove_at_end()
     except BaseException:
         serving.finish()
@@ -208,7 +209,7 @@ def run(session: Session) -> None:
     try:
         debugger.interaction(None, session.tb)
     except KeyboardInterrupt:
-        _notice.say("interrupted (Ctrl-C): the web session ends")
+        notice.say("interrupted (Ctrl-C): the web session ends")
     finally:
         serving.finish()
     if console.timed_out:  # nobody came: the post-mortem goes to a dump

@@ -5,8 +5,8 @@ import os
 import sys
 from typing import List, Optional
 
-from ._settings import MODES
 from ._version import __version__
+from .core.settings import MODES
 
 
 def _elsewhere(args: argparse.Namespace, argv: List[str]) -> None:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Optional
 
-from ._notice import describe_error, printable
-from ._rank import RankInfo
-from ._settings import Settings
-from ._terminal import Terminal
+from .notice import describe_error, printable
+from .rank import RankInfo
+from .settings import Settings
+from .terminal import Terminal
 
 
 class SessionError(Exception):

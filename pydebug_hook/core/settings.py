@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from . import _notice
+from . import notice
 
 MODES = ("console", "web", "socket", "dump", "auto")
 _ON = ("1", "true", "yes", "on")
@@ -48,7 +48,7 @@ def parse_switch(name: str, value: Optional[str], when_bad: bool, meaning: str) 
     known = parse_switch_word(value)
     if known is not None:
         return known
-    _notice.warn_once((name, value), f"{name}={value!r} is not one of 1/true/yes/on or 0/false/no/off; {meaning}")
+    notice.warn_once((name, value), f"{name}={value!r} is not one of 1/true/yes/on or 0/false/no/off; {meaning}")
     return when_bad
 
 
@@ -63,7 +63,7 @@ def parse_mode(value: Optional[str], source: str = "IPDB_MODE") -> str:
     word = str(value).strip().lower()
     if word in MODES:
         return word
-    _notice.warn_once(
+    notice.warn_once(
         (source, value), f"{source}={value!r} is not one of {', '.join(MODES)}; using auto"
     )
     return "auto"
@@ -77,7 +77,7 @@ def _parse_port(value: Optional[str]) -> int:
     except ValueError:
         port = -1
     if not 0 < port < 65536:
-        _notice.warn_once(
+        notice.warn_once(
             ("IPDB_WEB_PORT", value),
             f"IPDB_WEB_PORT={value!r} is not a port number; using {DEFAULT_WEB_PORT}",
         )
@@ -93,7 +93,7 @@ def _parse_timeout(value: Optional[str]) -> Optional[float]:
     except ValueError:
         seconds = -1.0
     if not seconds >= 0 or seconds == float("inf"):
-        _notice.warn_once(
+        notice.warn_once(
             ("IPDB_WAIT_TIMEOUT", value),
             f"IPDB_WAIT_TIMEOUT={value!r} is not a number of seconds >= 0; waiting without limit",
         )
@@ -109,7 +109,7 @@ def _parse_dump_timeout(value: Optional[str]) -> float:
     except ValueError:
         seconds = -1.0
     if not 0 < seconds < float("inf"):
-        _notice.warn_once(
+        notice.warn_once(
             ("IPDB_DUMP_TIMEOUT", value),
             f"IPDB_DUMP_TIMEOUT={value!r} is not a number of seconds > 0; using {DEFAULT_DUMP_TIMEOUT:g}",
         )
@@ -153,7 +153,7 @@ def _parse_socket_path(value: Optional[str]) -> str:
         return DEFAULT_SOCKET_PATH
     error = _template_error(value)
     if error is not None:
-        _notice.warn_once(
+        notice.warn_once(
             ("IPDB_SOCKET_PATH", value),
             f"IPDB_SOCKET_PATH={value!r} is not a valid template ({error}); using {DEFAULT_SOCKET_PATH}",
         )
@@ -187,6 +187,6 @@ def read(
 
 def current() -> Settings:
     """Settings now: code overrides from :class:`Debugger`, then the environment."""
-    from ._api import Debugger
+    from .._api import Debugger
 
     return read(None, Debugger._flag_override, Debugger._mode_override)

@@ -13,14 +13,14 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from . import _files
+from . import files
 
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def mkdir(directory: Path) -> None:
     """*directory* as a private directory of ours (made when missing)."""
-    _files.private_dir(directory)
+    files.private_dir(directory)
 
 
 def unlink(path: Path) -> None:
@@ -71,10 +71,10 @@ def released(path: Path, blocking: bool) -> bool:
     A leftover of a dead owner is removed.  A file that is not a regular file of ours
     holds nobody: it is not waited for (and left alone)."""
     try:
-        fd = _files.open_owned(path)
+        fd = files.open_owned(path)
     except FileNotFoundError:
         return True
-    except _files.Untrusted:
+    except files.Untrusted:
         return True
     try:
         try:

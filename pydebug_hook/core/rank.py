@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 
-from . import _notice
+from . import notice
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _int(env: Mapping[str, str], name: str, minimum: int) -> Optional[int]:
     except ValueError:
         value = minimum - 1
     if value < minimum:
-        _notice.warn_once((name, raw), f"{name}={raw!r} is not an integer >= {minimum}; ignoring it")
+        notice.warn_once((name, raw), f"{name}={raw!r} is not an integer >= {minimum}; ignoring it")
         return None
     return value
 
@@ -93,7 +93,7 @@ def detect(environ: Optional[Mapping[str, str]] = None) -> RankInfo:
         local = _first_int(env, local_vars, 0)
         world = _first_int(env, world_vars, 1)
         if world is not None and rank >= world:
-            _notice.warn_once(
+            notice.warn_once(
                 (rank_var, "world"), f"{rank_var}={rank} is not below the world size {world}; ignoring the size"
             )
             world = None

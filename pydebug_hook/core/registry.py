@@ -22,16 +22,16 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
-from . import _files, _notice
-from ._session import Session, SessionError
+from . import files, notice
+from .session import Session, SessionError
 
 SCHEMA = 1
 
 
 def _ensure_private_dir(path: Path) -> Path:
     try:
-        return _files.private_dir(path)
-    except _files.Untrusted as exc:
+        return files.private_dir(path)
+    except files.Untrusted as exc:
         raise SessionError(f"registry directory: {exc}; not using it") from None
 
 
@@ -48,7 +48,7 @@ def _ours_next_to(wanted: Path) -> List[Path]:
     for name in sorted(os.listdir(wanted.parent)):
         if name.startswith(prefix):
             try:
-                found.append(_files.private_dir(wanted.parent / name, create=False))
+                found.append(files.private_dir(wanted.parent / name, create=False))
             except OSError:
                 continue  # somebody else's, or not a directory: never ours
     return found
@@ -62,7 +62,7 @@ def _instead_of(wanted: Path, create: bool) -> Path:
     found = _ours_next_to(wanted)
     if not found and create:
         mine = wanted.parent / f"{wanted.name}.{time.time_ns():020d}-{os.urandom(6).hex()}"
-        _files.private_dir(mine, create=True)
+        files.private_dir(mine, create=True)
         found = _ours_next_to(wanted)
         if found and found[0] != mine:
             try:
@@ -77,19 +77,19 @@ def _instead_of(wanted: Path, create: bool) -> Path:
 def _tmp_runtime_dir(create: bool) -> Path:
     wanted = _tmp_base()
     try:
-        return _files.private_dir(wanted, create)
+        return files.private_dir(wanted, create)
     except FileNotFoundError:
         if create:
             raise
         return wanted  # nothing was ever registered here
-    except _files.Untrusted as exc:
+    except files.Untrusted as exc:
         why = f"not using {wanted}: it {str(exc).removeprefix(f'{wanted} ')}"
     try:
         instead = _instead_of(wanted, create)
     except FileNotFoundError:
-        _notice.warn_once(("runtime-dir", str(wanted)), why)
+        notice.warn_once(("runtime-dir", str(wanted)), why)
         raise
-    _notice.warn_once(("runtime-dir", str(wanted)), f"{why}; using {instead} instead")
+    notice.warn_once(("runtime-dir", str(wanted)), f"{why}; using {instead} instead")
     return instead
 
 
@@ -107,7 +107,7 @@ def runtime_dir(create: bool = True) -> Path:
     try:
         return _tmp_runtime_dir(create)
     except OSError as exc:
-        raise SessionError(f"no private runtime directory: {_notice.describe_error(exc)}") from None
+        raise SessionError(f"no private runtime directory: {notice.describe_error(exc)}") from None
 
 
 def private_dirs() -> Iterator[Path]:
@@ -216,7 +216,7 @@ class Record:
                 continue
             value = data[f.name]
             if not _FIELD_CHECKS[f.name](value):
-                raise ValueError(f"field {f.name!r} is {_notice.printable(repr(value)[:40])}, not {_FIELD_KINDS[f.name]}")
+                raise ValueError(f"field {f.name!r} is {notice.printable(repr(value)[:40])}, not {_FIELD_KINDS[f.name]}")
             values[f.name] = value
         record = cls(**values)
         record.path = path
@@ -333,7 +333,7 @@ def _remove_endpoint(record: Record) -> None:
     is still a socket of ours that nobody answers."""
     if record.host != socket.gethostname() or not isinstance(record.endpoint, str) or not os.path.isabs(record.endpoint):
         return
-    from ._unix_listener import remove_if_stale
+    from .._unix_listener import remove_if_stale
 
     remove_if_stale(record.endpoint)
 
@@ -341,7 +341,7 @@ def _remove_endpoint(record: Record) -> None:
 def read_record(path: Path) -> Record:
     """The record in *path*; ``OSError`` (:class:`._files.Untrusted` for a file that is
     not a regular file of ours) or ``ValueError`` (not a valid record) otherwise."""
-    record = Record.from_json(_files.read_json(path), str(path))
+    record = Record.from_json(files.read_json(path), str(path))
     if not 0 < record.pid < 2**31:
         raise ValueError(f"field 'pid' is {record.pid}, not a process id")
     return record
@@ -366,8 +366,8 @@ def records(prune: bool = True) -> List[Record]:
         except FileNotFoundError:
             continue  # its session ended while we listed
         except (OSError, ValueError) as exc:
-            why = str(exc) if isinstance(exc, _files.Untrusted) else f"{path}: {exc}"
-            _notice.warn_once(("record", str(path)), f"skipping session record {why}")
+            why = str(exc) if isinstance(exc, files.Untrusted) else f"{path}: {exc}"
+            notice.warn_once(("record", str(path)), f"skipping session record {why}")
             continue
         if not record.alive():
             if prune:

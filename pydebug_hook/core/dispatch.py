@@ -16,8 +16,9 @@ import traceback
 from types import FrameType, TracebackType
 from typing import Callable, Optional
 
-from . import _marks, _notice, _rank, _settings
-from ._session import ChildInfo, Session, SessionError
+from . import marks, notice, rank
+from . import settings as _settings
+from .session import ChildInfo, Session, SessionError
 
 Report = Callable[[], None]
 
@@ -30,7 +31,7 @@ def _ignored(exc: BaseException) -> bool:
 
 
 def already_debugged(exc: Optional[BaseException]) -> bool:
-    return exc in _marks.DEBUGGED
+    return exc in marks.DEBUGGED
 
 
 def wanted(exc: Optional[BaseException]) -> bool:
@@ -128,13 +129,13 @@ def print_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -
 
 def _mode_module(session: Session):
     if session.mode == "console":
-        from . import _console as mode
+        from .. import _console as mode
     elif session.mode == "socket":
-        from . import _socket_mode as mode
+        from .. import _socket_mode as mode
     elif session.mode == "web":
-        from . import _web_mode as mode
+        from .. import _web_mode as mode
     elif session.mode == "dump":
-        from . import _dump_mode as mode
+        from .. import _dump_mode as mode
     else:  # _reach.resolve returns the four above, or unattended (handled apart)
         raise SessionError(f"unknown mode {session.mode!r}")
     return mode
@@ -190,11 +191,11 @@ def handle(
         settings = _settings.current()
         if not (force or settings.enabled):
             return False
-        from . import _children
+        from .. import _children
 
         if not force and _children.told_debugged_in_child(exc):
             return False  # the parent's report of a worker's failure debugged in the worker
-        from . import _launcher
+        from .. import _launcher
 
         if _launcher.is_launcher_failure(exc):
             return False
@@ -202,7 +203,7 @@ def handle(
         if not gate.enter():
             return False
     except Exception as error:  # the tool must never hide the user's exception
-        _notice.say(f"could not start a session: {_notice.describe_error(error)}")
+        notice.say(f"could not start a session: {notice.describe_error(error)}")
         return False
 
     reported = False
@@ -213,7 +214,7 @@ def handle(
         nonlocal reported
         if reported:
             return
-        _notice.write(session.header(outcome))
+        notice.write(session.header(outcome))
         reported = True
         if report is not None:
             report()
@@ -223,8 +224,8 @@ def handle(
             _echo_traceback(exc, tb)
 
     try:
-        _marks.DEBUGGED.add(exc)
-        from . import _reach
+        marks.DEBUGGED.add(exc)
+        from . import reach as _reach
 
         reach = _reach.survey()
         requested = mode or settings.mode
@@ -232,13 +233,13 @@ def handle(
         session = Session(
             exc=exc,
             tb=tb,
-            rank=_rank.detect(),
+            rank=rank.detect(),
             settings=settings,
             mode=resolved,
             origin=origin,
             frame=frame,
             child=child if child is not None else _children.current(),
-            job_id=_rank.job_id(),
+            job_id=rank.job_id(),
             # auto may have chosen the controlling terminal of a process whose stdin is
             # a pipe: the console must use that one (explicit console reads the pipe).
             terminal=reach.terminal if resolved == _reach.CONSOLE and (requested == "auto" or reach.consoles) else None,
@@ -246,13 +247,13 @@ def handle(
         )
         # Where stderr reaches nobody but the process runs on a terminal: the lines of
         # the session (header, traceback, waiting line) go there too.
-        _notice.echo_to(reach.echo_fd)
+        notice.echo_to(reach.echo_fd)
         if resolved == _reach.UNATTENDED:
-            from . import _unattended
+            from .. import _unattended
 
             _unattended.run(session, announce, reach.why_nobody())
         else:
-            from . import _job
+            from .. import _job
 
             job = _job.begin(session)  # root cause or consequence; the job's session files
             if job is not None and job.root_ended:
@@ -266,9 +267,9 @@ def handle(
                     if frame is None:  # a live breakpoint keeps them, as torch's own does
                         restore_timeouts()
     except SessionError as error:
-        _notice.say(str(error))
+        notice.say(str(error))
     except Exception as error:
-        _notice.say(f"session failed: {_notice.describe_error(error)}")
+        notice.say(f"session failed: {notice.describe_error(error)}")
     finally:
         if not reported and frame is None:
             if report is not None:
@@ -283,10 +284,10 @@ def handle(
             try:
                 job.hold_exit()  # outside the gate: other threads' sessions may go on meanwhile
             except Exception as error:
-                _notice.say(f"could not wait for the job's other sessions: {_notice.describe_error(error)}")
+                notice.say(f"could not wait for the job's other sessions: {notice.describe_error(error)}")
     finally:
         if reach is not None:
-            _notice.stop_echo(reach.echo_fd)
+            notice.stop_echo(reach.echo_fd)
             reach.close()
     return True
 
@@ -294,13 +295,13 @@ def handle(
 def _echo_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
     """The traceback, as Python prints it, on the terminal that gets a copy of the
     session's lines: stderr, where the program's hooks printed it, reaches nobody."""
-    if exc is None and tb is None or not _notice.echoing():
+    if exc is None and tb is None or not notice.echoing():
         return
     try:
         if exc is not None:
             text = "".join(traceback.format_exception(type(exc), exc, tb))
         else:
             text = "".join(traceback.format_tb(tb))
-        _notice.echo(text)
+        notice.echo(text)
     except Exception:
         pass

@@ -14,14 +14,9 @@ import stat
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from . import _launcher
-from ._notice import printable
-from ._terminal import (
-    Terminal,
-    console_terminal,
-    controlling_terminal,
-    stdin_is_devnull,
-)
+from .. import _launcher
+from .notice import printable
+from .terminal import Terminal, console_terminal, controlling_terminal, stdin_is_devnull
 
 CONSOLE, SOCKET = "console", "socket"
 UNATTENDED = "unattended"  # auto where nobody would know a session waits: no session
