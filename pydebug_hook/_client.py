@@ -14,10 +14,10 @@ import stat
 import sys
 from typing import Any, List, Optional, Tuple
 
-from . import _wire
-from ._unix_listener import peer_allowed, peer_of
 from .core import notice
 from .core.files import file_kind
+from .modes.socket import wire
+from .modes.socket.listener import peer_allowed, peer_of
 
 HISTORY_FILE = "~/.pydebug_hook_history"
 HISTORY_LENGTH = 1000
@@ -42,7 +42,7 @@ class Client:
 
     def _next_event(self) -> Event:
         while True:
-            mark = self._text.find(_wire.MARK)
+            mark = self._text.find(wire.MARK)
             if mark > 0 or (mark < 0 and self._text):
                 end = mark if mark > 0 else len(self._text)
                 text, self._text = self._text[:end], self._text[end:]
@@ -51,15 +51,15 @@ class Client:
                 newline = self._text.find("\n")
                 if newline >= 0:
                     line, self._text = self._text[: newline + 1], self._text[newline + 1 :]
-                    parsed = _wire.parse(line)
+                    parsed = wire.parse(line)
                     if parsed is None:
-                        return ("text", line.replace(_wire.MARK, ""), "")
+                        return ("text", line.replace(wire.MARK, ""), "")
                     return ("control", parsed[0], parsed[1])
             data = self._receive()
             if not data:
                 rest, self._text = self._text, ""
                 if rest:
-                    return ("text", rest.replace(_wire.MARK, ""), "")
+                    return ("text", rest.replace(wire.MARK, ""), "")
                 return ("closed", "", "")
             self._text += self._decoder.decode(data)
 
@@ -102,10 +102,10 @@ class Client:
                     self.pending = ""
                 sys.stdout.flush()
                 return None
-            elif first == _wire.OK:
+            elif first == wire.OK:
                 self.welcomed = True
-            elif first == _wire.READY:
-                return second or _wire.EOF_DETACHES
+            elif first == wire.READY:
+                return second or wire.EOF_DETACHES
 
     # -- the terminal -------------------------------------------------------------------
 
@@ -156,14 +156,14 @@ class Client:
     def _ask_completions(self, text: str) -> List[str]:
         rl = self._readline
         request = {"text": text, "line": rl.get_line_buffer(), "begidx": rl.get_begidx(), "endidx": rl.get_endidx()}
-        if not self._send(_wire.control(_wire.COMPLETE, request)):
+        if not self._send(wire.control(wire.COMPLETE, request)):
             return []
         while True:
             kind, first, second = self._next_event()
             if kind == "closed":
                 return []
-            if kind == "control" and first == _wire.COMPLETIONS:
-                found = _wire.load(second)
+            if kind == "control" and first == wire.COMPLETIONS:
+                found = wire.load(second)
                 return [str(m) for m in found] if isinstance(found, list) else []
 
     def _input(self, prompt: str) -> str:
@@ -176,7 +176,7 @@ class Client:
     def run(self) -> int:
         self._setup_readline()
         try:
-            self._send(_wire.hello())
+            self._send(wire.hello())
             while True:
                 eof = self._until_ready()
                 if eof is None:
@@ -185,15 +185,15 @@ class Client:
                 try:
                     line = self._input(prompt)
                 except EOFError:
-                    if eof == _wire.EOF_SENT:
+                    if eof == wire.EOF_SENT:
                         sys.stdout.write("\n")
-                        self._send(_wire.control(_wire.EOF))
+                        self._send(wire.control(wire.EOF))
                         continue
                     sys.stdout.write("\n")
                     sys.stdout.flush()
                     notice.say(f"detached; the session keeps waiting (pydebug-hook attach {self.target})")
                     return 0
-                if not self._send(line.replace(_wire.MARK, "") + "\n"):
+                if not self._send(line.replace(wire.MARK, "") + "\n"):
                     notice.say("the session closed the connection")
                     return 0
         except KeyboardInterrupt:

@@ -29,7 +29,7 @@ def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
         path = _settings.expand_socket_path(settings.socket_path, info.rank, info.local_rank, "<pid>")
         return f"socket at {path}"
     if mode == "dump":
-        from ._dumps import directory
+        from .modes.dump.files import directory
 
         return f"a dump file in {directory(settings)}"
     port = settings.web_port + info.rank

@@ -62,9 +62,9 @@ def table(found: Sequence[Record], now: Optional[float] = None) -> str:
 
 
 def main(as_json: bool = False) -> int:
-    from . import _dumps
-    from ._socket_mode import remove_stale_fallbacks
     from .core import notice, settings
+    from .modes.dump import files as _dumps
+    from .modes.socket import remove_stale_fallbacks
 
     remove_stale_fallbacks()
     found = records()

@@ -17,6 +17,6 @@ def run(session: Session, announce: Callable[..., None], why: str) -> None:
         announce(f"no session: {why}")
         return
     announce(f"no session: {why}; the post-mortem is saved instead (IPDB_MODE=socket would wait)")
-    from ._dumps import save
+    from .modes.dump.files import save
 
     save(session)

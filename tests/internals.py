@@ -50,14 +50,14 @@ _WHERE = {
     "patches": "pydebug_hook._catchsites",
     "patch_status": "pydebug_hook._patches:status",
     # the modes
-    "terminal_queue": "pydebug_hook._arbiter",
-    "socket_mode": "pydebug_hook._socket_mode",
-    "listener": "pydebug_hook._unix_listener",
-    "probe": "pydebug_hook._unix_listener:probe",
-    "Channel": "pydebug_hook._channel:Channel",
-    "wire": "pydebug_hook._wire",
-    "web_mode": "pydebug_hook._web_mode",
-    "web_guard": "pydebug_hook._web_guard",
+    "terminal_queue": "pydebug_hook.modes.console.terminal_queue",
+    "socket_mode": "pydebug_hook.modes.socket",
+    "listener": "pydebug_hook.modes.socket.listener",
+    "probe": "pydebug_hook.modes.socket.listener:probe",
+    "Channel": "pydebug_hook.modes.socket.channel:Channel",
+    "wire": "pydebug_hook.modes.socket.wire",
+    "web_mode": "pydebug_hook.modes.web",
+    "web_guard": "pydebug_hook.modes.web.guard",
     # the command
     "attach": "pydebug_hook._attach",
     "client": "pydebug_hook._client",
@@ -71,7 +71,7 @@ STARTUP_MODULES = frozenset(
 )
 HOOKS_MODULE = "pydebug_hook._hooks"
 # What every module of the dump code is named like (none is imported at start-up).
-DUMP_MODULES = "pydebug_hook._dump"
+DUMP_MODULES = "pydebug_hook.modes.dump"
 
 
 def __getattr__(name: str):

@@ -129,13 +129,13 @@ def print_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -
 
 def _mode_module(session: Session):
     if session.mode == "console":
-        from .. import _console as mode
+        from ..modes import console as mode
     elif session.mode == "socket":
-        from .. import _socket_mode as mode
+        from ..modes import socket as mode
     elif session.mode == "web":
-        from .. import _web_mode as mode
+        from ..modes import web as mode
     elif session.mode == "dump":
-        from .. import _dump_mode as mode
+        from ..modes import dump as mode
     else:  # _reach.resolve returns the four above, or unattended (handled apart)
         raise SessionError(f"unknown mode {session.mode!r}")
     return mode

@@ -333,7 +333,7 @@ def _remove_endpoint(record: Record) -> None:
     is still a socket of ours that nobody answers."""
     if record.host != socket.gethostname() or not isinstance(record.endpoint, str) or not os.path.isabs(record.endpoint):
         return
-    from .._unix_listener import remove_if_stale
+    from ..modes.socket.listener import remove_if_stale
 
     remove_if_stale(record.endpoint)
 

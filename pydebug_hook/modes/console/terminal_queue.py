@@ -12,7 +12,7 @@ late arrivals.  Failure times order the queue; the terminal itself is taken unde
 more lock (``terminal.lock``), so that two processes that failed at the same instant and
 listed each other's tickets in different states never both take it.
 
-While it waits, a process serves its session on its socket (``_socket_mode.serve`` with
+While it waits, a process serves its session on its socket (``socket_mode.serve`` with
 a wake descriptor): a helper thread blocked in the locks writes to a pipe when the turn
 comes.  If no client is attached then, the console session starts on the terminal; if a
 client debugged it to the end first, the ticket is given up.
@@ -27,9 +27,9 @@ import threading
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
-from .core import cleanup, files, locks, notice, registry
-from .core.session import Session, SessionError
-from .core.terminal import Terminal
+from ...core import cleanup, files, locks, notice, registry
+from ...core.session import Session, SessionError
+from ...core.terminal import Terminal
 
 TERMINAL_LOCK = "terminal.lock"
 SUFFIX = ".ticket"
@@ -274,14 +274,14 @@ def wait_for_turn(session: Session, terminal: Terminal) -> Tuple[Optional[Ticket
 
 
 def _serve_until_turn(session: Session, terminal: Terminal, ticket: Ticket) -> Tuple[Optional[Ticket], bool]:
-    from . import _socket_mode
+    from .. import socket as socket_mode
 
     # IPDB_WAIT_TIMEOUT bounds a wait for a client; this is a wait for the terminal.
     queued = dataclasses.replace(session, settings=dataclasses.replace(session.settings, wait_timeout=None))
     waker = Waker(ticket)
     try:
         try:
-            outcome = _socket_mode.serve(queued, wake_fd=waker.fd, announce=waiting_line(session, terminal, ticket.holder()))
+            outcome = socket_mode.serve(queued, wake_fd=waker.fd, announce=waiting_line(session, terminal, ticket.holder()))
         except SessionError as exc:
             # No socket to serve meanwhile: wait for the terminal all the same.
             notice.say(f"{exc}; rank {session.rank.rank} waits for the terminal {terminal.name} without it")
@@ -292,7 +292,7 @@ def _serve_until_turn(session: Session, terminal: Terminal, ticket: Ticket) -> T
         waker.cancel()
     if waker.failed is not None and ticket.terminal_fd < 0:
         raise SessionError(f"waiting for the terminal failed: {notice.describe_error(waker.failed)}")
-    if outcome == _socket_mode.WOKEN:
+    if outcome == socket_mode.WOKEN:
         return ticket, True
     ticket.release()
     return None, False

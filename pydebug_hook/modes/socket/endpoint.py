@@ -7,10 +7,10 @@ import socket
 import time
 from typing import Optional, Tuple
 
-from ._channel import NOSIGNAL, Channel
-from ._unix_listener import Listener, Peer, peer_allowed
-from .core import cleanup, notice, registry
-from .core.session import Session, SessionError
+from ...core import cleanup, notice, registry
+from ...core.session import Session, SessionError
+from .channel import NOSIGNAL, Channel
+from .listener import Listener, Peer, peer_allowed
 
 # What a wait for a client ends with.
 ATTACHED = "attached"

@@ -20,7 +20,7 @@ import stat
 import struct
 from typing import NamedTuple, Optional, Tuple
 
-from .core.files import file_kind
+from ...core.files import file_kind
 
 MAX_PATH_BYTES = 107
 

@@ -14,12 +14,12 @@ import re
 import shlex
 from typing import Callable, Optional, Tuple
 
-from . import _dumps
-from . import _socket_server as states
-from ._unix_listener import MAX_PATH_BYTES, Listener, PathUnusable, remove_if_stale
-from .core import notice, registry
-from .core.session import Session, SessionError
-from .core.settings import expand_socket_path
+from ...core import notice, registry
+from ...core.session import Session, SessionError
+from ...core.settings import expand_socket_path
+from ..dump import files as dumps
+from . import endpoint as states
+from .listener import MAX_PATH_BYTES, Listener, PathUnusable, remove_if_stale
 
 ENDED = "ended"
 WOKEN = "woken"
@@ -47,7 +47,7 @@ _FALLBACK = re.compile(r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?")
 def remove_stale_fallbacks() -> None:
     """Fallback sockets are named by their process's pid, so nobody reuses them: those
     of processes that are gone (SIGKILL) are removed, by the next session and by ``ls``."""
-    from .core.registry import pid_alive
+    from ...core.registry import pid_alive
 
     for directory in registry.private_dirs():
         try:
@@ -145,9 +145,9 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
             _say_no_client(server, result)
             if result == states.TIMEOUT and not session.is_breakpoint:
                 server.close()  # not listed as waiting while the dump is written
-                _dumps.save(session)
+                dumps.save(session)
             return WOKEN if result == states.WOKEN else ENDED
-        from ._remote_pdb import RemotePdb
+        from .debugger import RemotePdb
 
         debugger = RemotePdb(server)
         server.greet()
@@ -162,7 +162,7 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
         except KeyboardInterrupt:  # Ctrl-C on the program's terminal outside the prompt
             notice.say("interrupted (Ctrl-C): debug session ended")
         if debugger.outcome == states.TIMEOUT:  # a client left, and none came back in time
-            _dumps.save(session)
+            dumps.save(session)
         return WOKEN if debugger.outcome == states.WOKEN else ENDED
     finally:
         if not handed_over:

@@ -23,9 +23,9 @@ import threading
 import traceback
 from typing import Any, List, Optional
 
-from . import _dumps
-from .core import cleanup, notice, registry
-from .core.session import Session, SessionError
+from ...core import cleanup, notice, registry
+from ...core.session import Session, SessionError
+from ..dump import files as dumps
 
 PORT_TRIES = 100
 
@@ -42,7 +42,7 @@ def base_port(session: Session) -> int:
 def token_forced() -> bool:
     """``IPDB_WEB_TOKEN``: on requires the token on loopback too; a value that is neither
     on nor off warns once and requires it (a security setting fails closed)."""
-    from .core.settings import parse_switch
+    from ...core.settings import parse_switch
 
     return parse_switch("IPDB_WEB_TOKEN", os.environ.get("IPDB_WEB_TOKEN"), True, "requiring the token")
 
@@ -134,7 +134,7 @@ def _line(session: Session, url: str, port: int, first: int, loopback: bool, bou
     if port != first:
         line += f" (port {first} was busy)"
     if loopback:
-        from ._web_guard import url_host
+        from .guard import url_host
 
         target = "localhost" if bound == "localhost" else url_host(bound)
         line += f"; from another machine: ssh -L {port}:{target}:{port} {session.host} and open that URL there"
@@ -152,10 +152,10 @@ def preflight(session: Session) -> None:
 
 def run(session: Session) -> None:
     preflight(session)
-    from . import _web_server
-    from ._web_guard import Guard, is_loopback, is_wildcard, url_host
+    from . import server
+    from .guard import Guard, is_loopback, is_wildcard, url_host
 
-    _web_server.load()
+    server.load()
     settings = session.settings
     host = settings.web_host
     loopback = is_loopback(host)
@@ -164,9 +164,9 @@ def run(session: Session) -> None:
     owner_check = loopback and _owner_check_possible()
 
     serving = _Serving(session)
-    console = _web_server.WebConsole(owner_check, settings.wait_timeout, serving.on_event)
+    console = server.WebConsole(owner_check, settings.wait_timeout, serving.on_event)
     serving.console = console
-    debugger = _web_server.make_debugger(console, session.is_breakpoint, serving.finish)
+    debugger = server.make_debugger(console, session.is_breakpoint, serving.finish)
     if not session.is_breakpoint:
         # The page is complete from the moment its URL is printed: traceback, frame, locals.
         console.write("*** pydebug_hook post-mortem ***\n")
@@ -213,10 +213,10 @@ def run(session: Session) -> None:
     finally:
         serving.finish()
     if console.timed_out:  # nobody came: the post-mortem goes to a dump
-        _dumps.save(session)
+        dumps.save(session)
 
 
 def _owner_check_possible() -> bool:
-    from ._tcp_owner import have_table
+    from .tcp_owner import have_table
 
     return have_table()

@@ -23,10 +23,10 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ._version import __version__
-from .core import notice
-from .core.session import Session
-from .core.settings import Settings
+from ..._version import __version__
+from ...core import notice
+from ...core.session import Session
+from ...core.settings import Settings
 
 FORMAT = "pydebug_hook.dump"
 FORMAT_VERSION = 1
@@ -303,7 +303,7 @@ class _Writer:
             self.done.set()
 
     def _write(self) -> None:
-        from . import _dump_bounds as bounds
+        from . import bounds
 
         session = self.session
         innermost = bounds.stack(session.tb, session.frame)
@@ -377,7 +377,7 @@ class _SignalsHeld:
     def __enter__(self) -> "_SignalsHeld":
         if threading.current_thread() is not threading.main_thread():
             return self
-        from .core.cleanup import SIGNALS, set_outside_python
+        from ...core.cleanup import SIGNALS, set_outside_python
 
         for signum in SIGNALS:
             try:
@@ -397,7 +397,7 @@ class _SignalsHeld:
             except (ValueError, TypeError, OSError):
                 pass
         for signum in dict.fromkeys(self.received):
-            from .core.cleanup import signal_name
+            from ...core.cleanup import signal_name
 
             notice.say(f"{signal_name(signum)} came while the dump was written; it takes effect now")
             os.kill(os.getpid(), signum)

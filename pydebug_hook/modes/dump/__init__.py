@@ -4,8 +4,8 @@ goes on at once as it would have without the tool.  A live breakpoint saves a sn
 of its stack and the program runs on.
 """
 
-from ._dumps import save
-from .core.session import Session
+from ...core.session import Session
+from .files import save
 
 
 def run(session: Session) -> None:

@@ -15,7 +15,7 @@ import select
 import socket
 from typing import Callable, List, Optional, Set
 
-from . import _wire
+from . import wire
 
 NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # a host that restored SIGPIPE must not die of it
 _TAIL = 200
@@ -122,7 +122,7 @@ class Channel(io.TextIOBase):
             raw = self._take_line()
             if raw is not None:
                 line = raw.decode("utf-8", "replace")
-                control = _wire.parse(line)
+                control = wire.parse(line)
                 if control is None:
                     self._tail = ""  # the client's terminal is on a new line now
                     return line  # lines sent before a client closed still run (`printf ... | nc`)
@@ -132,8 +132,8 @@ class Channel(io.TextIOBase):
             if self.conn is None:
                 return ""
             if self.framed and not ready_sent:
-                eof = _wire.EOF_DETACHES if self._tail in self.detach_prompts else _wire.EOF_SENT
-                self._send(_wire.control(_wire.READY, eof))
+                eof = wire.EOF_DETACHES if self._tail in self.detach_prompts else wire.EOF_SENT
+                self._send(wire.control(wire.READY, eof))
                 ready_sent = True
                 continue  # the send may have failed
             self._wait_and_receive()
@@ -190,11 +190,11 @@ class Channel(io.TextIOBase):
 
     def _control(self, word: str, payload: str) -> bool:
         """Serve one control line; True when it means end of input."""
-        if word == _wire.HELLO:
+        if word == wire.HELLO:
             self.framed = True
-            self._send(_wire.control(_wire.OK, str(_wire.VERSION)))
-        elif word == _wire.COMPLETE:
-            request = _wire.load(payload)
+            self._send(wire.control(wire.OK, str(wire.VERSION)))
+        elif word == wire.COMPLETE:
+            request = wire.load(payload)
             matches: List[str] = []
             if isinstance(request, dict) and self.completer is not None:
                 try:
@@ -206,7 +206,7 @@ class Channel(io.TextIOBase):
                     )
                 except Exception:  # completion is a nicety: never let it break the session
                     matches = []
-            self._send(_wire.control(_wire.COMPLETIONS, matches))
-        elif word == _wire.EOF:
+            self._send(wire.control(wire.COMPLETIONS, matches))
+        elif word == wire.EOF:
             return True
         return False

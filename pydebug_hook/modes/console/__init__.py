@@ -10,10 +10,10 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
-from . import _arbiter
-from .core import cleanup, notice, registry
-from .core.session import Session, SessionError
-from .core.terminal import StreamsOn, Terminal, console_terminal, stdin_fd
+from ...core import cleanup, notice, registry
+from ...core.session import Session, SessionError
+from ...core.terminal import StreamsOn, Terminal, console_terminal, stdin_fd
+from . import terminal_queue
 
 _MISSING = object()
 
@@ -189,7 +189,7 @@ def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
     hold: Optional[_Holding] = None
     tracing = False
     try:
-        ticket, go = _arbiter.wait_for_turn(session, terminal)
+        ticket, go = terminal_queue.wait_for_turn(session, terminal)
         if not go:
             return  # a socket client debugged it to the end while it waited
         hold = _Holding(session, terminal, ticket)
@@ -217,7 +217,7 @@ class _Holding:
     SIGTERM/SIGHUP (then with one line on the terminal, which is left in the state it
     was in before the session: the debugger may have switched it to raw mode)."""
 
-    def __init__(self, session: Session, terminal: Terminal, ticket: Optional[_arbiter.Ticket]) -> None:
+    def __init__(self, session: Session, terminal: Terminal, ticket: Optional[terminal_queue.Ticket]) -> None:
         self.session = session
         self.terminal = terminal
         self.ticket = ticket
@@ -339,7 +339,7 @@ def _debug(session: Session, release: Callable[[], None]) -> bool:
         if session.output_captured:
             _end_on_ctrl_c(debugger)
         if session.is_breakpoint:
-            from ._breakpoint import arm_console
+            from ..._breakpoint import arm_console
 
             _release_when_done(debugger, release)
             # The terminal stays ours until c/q (released above), so stops need not

@@ -31,10 +31,10 @@ from pdb import Pdb
 from typing import Any, Callable, Dict, Iterable, Optional
 from urllib.parse import unquote, urlsplit
 
-from ._tcp_owner import owner_uid
-from ._web_guard import Guard, Refusal
-from .core.notice import duration
-from .core.session import SessionError
+from ...core.notice import duration
+from ...core.session import SessionError
+from .guard import Guard, Refusal
+from .tcp_owner import owner_uid
 
 SUPPORTED = "2.0"  # the web-pdb minor version whose private server methods we call
 _NEEDED = ("run", "_serve_index", "_serve_frame_data", "_serve_static", "_serve_websocket", "broadcast", "stop")

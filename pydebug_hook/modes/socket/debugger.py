@@ -17,9 +17,9 @@ import pdb
 import sys
 from typing import Any, Dict, List, Optional
 
-from . import _socket_server as server_states
-from ._socket_server import Server
-from .core import notice
+from ...core import notice
+from . import endpoint as server_states
+from .endpoint import Server
 
 _OUR_MODULES = ["pydebug_hook", "pydebug_hook.*"]  # a live session never stops in our frames
 

@@ -1,0 +1,1 @@
+"""The modes a session runs in, one package each."""
