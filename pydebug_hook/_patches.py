@@ -12,7 +12,7 @@ TYPE_CHECKING = False  # start-up path: no typing import at run time
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict
 
-# The modules whose catch sites are patched (see _catchsites.SITES).
+# The modules whose catch sites are patched (see patches.SITES).
 TARGETS = (
     "multiprocessing.process",
     "multiprocessing.pool",
@@ -27,9 +27,9 @@ _callbacks: "Dict[str, Callable[[Any], None]]" = {}
 
 def _callback(name: str) -> "Callable[[Any], None]":
     def patch(module: "Any") -> None:
-        from . import _catchsites
+        from .children import patches
 
-        status[name] = _catchsites.apply(name, module)
+        status[name] = patches.apply(name, module)
 
     return patch
 
@@ -53,7 +53,7 @@ def unregister() -> None:
         _postimport.forget(name, callback)
     _callbacks.clear()
     if status:
-        from . import _catchsites
+        from .children import patches
 
-        _catchsites.restore()
+        patches.restore()
         status.clear()

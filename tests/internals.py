@@ -44,10 +44,10 @@ _WHERE = {
     "SessionError": "pydebug_hook.core.session:SessionError",
     "dispatch": "pydebug_hook.core.dispatch",
     # a distributed job
-    "is_consequence": "pydebug_hook._job:is_consequence",
-    "job_sessions": "pydebug_hook._job",
+    "is_consequence": "pydebug_hook.job.sessions:is_consequence",
+    "job_sessions": "pydebug_hook.job.sessions",
     # worker processes
-    "patches": "pydebug_hook._catchsites",
+    "patches": "pydebug_hook.children.patches",
     "patch_status": "pydebug_hook._patches:status",
     # the modes
     "terminal_queue": "pydebug_hook.modes.console.terminal_queue",
@@ -59,9 +59,9 @@ _WHERE = {
     "web_mode": "pydebug_hook.modes.web",
     "web_guard": "pydebug_hook.modes.web.guard",
     # the command
-    "attach": "pydebug_hook._attach",
-    "client": "pydebug_hook._client",
-    "Client": "pydebug_hook._client:Client",
+    "attach": "pydebug_hook.cli.attach",
+    "client": "pydebug_hook.cli.client",
+    "Client": "pydebug_hook.cli.client:Client",
 }
 
 # The modules an interpreter imports at start-up with IPDB_DEBUG=1, and the module

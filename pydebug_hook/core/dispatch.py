@@ -191,13 +191,13 @@ def handle(
         settings = _settings.current()
         if not (force or settings.enabled):
             return False
-        from .. import _children
+        from ..children import worker
 
-        if not force and _children.told_debugged_in_child(exc):
+        if not force and worker.told_debugged_in_child(exc):
             return False  # the parent's report of a worker's failure debugged in the worker
-        from .. import _launcher
+        from ..job import launchers
 
-        if _launcher.is_launcher_failure(exc):
+        if launchers.is_launcher_failure(exc):
             return False
         gate = _gate()
         if not gate.enter():
@@ -238,7 +238,7 @@ def handle(
             mode=resolved,
             origin=origin,
             frame=frame,
-            child=child if child is not None else _children.current(),
+            child=child if child is not None else worker.current(),
             job_id=rank.job_id(),
             # auto may have chosen the controlling terminal of a process whose stdin is
             # a pipe: the console must use that one (explicit console reads the pipe).
@@ -253,14 +253,14 @@ def handle(
 
             _unattended.run(session, announce, reach.why_nobody())
         else:
-            from .. import _job
+            from ..job import sessions as job_sessions
 
-            job = _job.begin(session)  # root cause or consequence; the job's session files
+            job = job_sessions.begin(session)  # root cause or consequence; the job's session files
             if job is not None and job.root_ended:
-                announce(_job.ROOT_ENDED)
+                announce(job_sessions.ROOT_ENDED)
             else:
                 _preflight(session)
-                restore_timeouts = _job.raise_pg_timeouts()
+                restore_timeouts = job_sessions.raise_pg_timeouts()
                 try:
                     _run(session, announce)
                 finally:

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from .. import _launcher
+from ..job import launchers
 from .notice import printable
 from .terminal import Terminal, console_terminal, controlling_terminal, stdin_is_devnull
 
@@ -88,9 +88,9 @@ def _follow_pipe(st: os.stat_result) -> Tuple[str, str]:
             pid = parent
             continue
         name = _name_of(parent)
-        if name in _launcher.OUTPUT_RELAYS:
+        if name in launchers.OUTPUT_RELAYS:
             return RELAYED, f"a pipe that {name} (pid {parent}) relays to the job's terminal or log"
-        if name in _launcher.OUTPUT_FORWARDERS and theirs is not None:
+        if name in launchers.OUTPUT_FORWARDERS and theirs is not None:
             kind, what = _kind(theirs)
             if kind != PIPE or not stat.S_ISFIFO(theirs.st_mode):
                 return (RELAYED if kind in (TERMINAL, LOG) else kind), f"a pipe that {name} (pid {parent}) passes on to {what}"

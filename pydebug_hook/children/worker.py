@@ -18,7 +18,7 @@ import sys
 from types import FrameType, TracebackType
 from typing import Any, Optional
 
-from .core.session import ChildInfo
+from ..core.session import ChildInfo
 
 # (module, qualified name) of a Process target -> the kind of worker it makes.
 _TARGETS = {
@@ -95,7 +95,7 @@ def hand_over(exc: BaseException, child: ChildInfo) -> None:
     """After the worker's session: the exception leaves for the parent, pickled with its
     ``__dict__``.  Our "debugged" mark must not go with it (the parent's hook would then
     skip printing it); a note saying where it was debugged goes instead."""
-    from .core.marks import DEBUGGED
+    from ..core.marks import DEBUGGED
 
     DEBUGGED.discard(exc)
     try:
@@ -131,7 +131,7 @@ def debugged_in_child(exc: Optional[BaseException]) -> Optional[str]:
         if (cls.__module__, cls.__name__) == ("torch.multiprocessing.spawn", "ProcessRaisedException"):
             # Only the text of the child's traceback comes back.  The children inherited
             # the environment: with IPDB_DEBUG on there, the child had its session.
-            from .core.settings import parse_flag
+            from ..core.settings import parse_flag
 
             if parse_flag(os.environ.get("IPDB_DEBUG")):
                 return f"spawn worker {exc.error_index} of pid {os.getpid()} (pid {exc.error_pid})"
@@ -146,10 +146,10 @@ def told_debugged_in_child(exc: Optional[BaseException]) -> bool:
     where = debugged_in_child(exc)
     if where is None:
         return False
-    from .core import marks
+    from ..core import marks
 
     if exc not in marks.TOLD:
-        from .core import notice
+        from ..core import notice
 
         notice.say(f"{type(exc).__name__} reports the failure of {where}, debugged there; no second session here")
         marks.TOLD.add(exc)

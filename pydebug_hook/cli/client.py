@@ -14,10 +14,10 @@ import stat
 import sys
 from typing import Any, List, Optional, Tuple
 
-from .core import notice
-from .core.files import file_kind
-from .modes.socket import wire
-from .modes.socket.listener import peer_allowed, peer_of
+from ..core import notice
+from ..core.files import file_kind
+from ..modes.socket import wire
+from ..modes.socket.listener import peer_allowed, peer_of
 
 HISTORY_FILE = "~/.pydebug_hook_history"
 HISTORY_LENGTH = 1000

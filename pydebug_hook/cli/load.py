@@ -12,8 +12,8 @@ import time
 import zlib
 from typing import Any, Dict, Optional, Tuple
 
-from .core import notice
-from .modes.dump.files import HEADER_LIMIT, DumpError, parse_header
+from ..core import notice
+from ..modes.dump.files import HEADER_LIMIT, DumpError, parse_header
 
 _KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
@@ -31,7 +31,7 @@ def _read(path: str) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], int]:
         if not stat.S_ISREG(st.st_mode):
             raise DumpError(f"is {_KINDS.get(stat.S_IFMT(st.st_mode), 'not a regular file')}, not a dump")
         meta = parse_header(os.pread(fd, HEADER_LIMIT, 0))
-        from .modes.dump import bounds
+        from ..modes.dump import bounds
 
         chatter = io.StringIO()  # coredumpy prints a version warning on stdout; ours is below
         try:
@@ -53,8 +53,8 @@ def _read(path: str) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], int]:
 
 
 def _intro(path: str, meta: Optional[Dict[str, Any]]) -> None:
-    from .modes.dump.bounds import version
-    from .modes.dump.files import _printable
+    from ..modes.dump.bounds import version
+    from ..modes.dump.files import _printable
 
     if meta is None:
         notice.say(f"{path}: a coredumpy dump without pydebug-hook's header")
@@ -101,7 +101,7 @@ def main(path: str) -> int:
     for filename, lines in (data.get("files") or {}).items():
         if isinstance(filename, str) and isinstance(lines, list):
             linecache.cache[filename] = (len(lines), None, lines, filename)  # the source as it was
-    from .modes.console import make_debugger
+    from ..modes.console import make_debugger
 
     debugger = make_debugger()
     hooks = sys.excepthook, sys.displayhook

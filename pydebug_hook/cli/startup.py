@@ -9,13 +9,14 @@ import sys
 from dataclasses import dataclass
 from typing import List, Optional
 
-from . import _bootstrap
+from .. import _bootstrap
 
 TEMPLATE_NAME = "sitecustomize.py.template"  # in the package; the repo's sitecustomize_template/sitecustomize.py
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../site-packages/pydebug_hook
 
 
 def template_text() -> str:
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), TEMPLATE_NAME), encoding="utf-8") as f:
+    with open(os.path.join(PACKAGE_DIR, TEMPLATE_NAME), encoding="utf-8") as f:
         return f.read()
 
 
@@ -44,7 +45,7 @@ def _user_site() -> Optional[str]:
 def _candidates() -> List[str]:
     """Where a ``pydebug_hook.pth`` may be: next to the package that runs now first (an
     install puts both in one directory), then the site directories and ``sys.path``."""
-    dirs = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), *_site_dirs()]
+    dirs = [os.path.dirname(PACKAGE_DIR), *_site_dirs()]
     user = _user_site()
     if user:
         dirs.append(user)
@@ -135,7 +136,7 @@ def survey() -> Startup:
 
 def write_sitecustomize(directory: str, force: bool = False) -> int:
     """``pydebug-hook sitecustomize DIR``: the template as ``DIR/sitecustomize.py``."""
-    from .core import notice
+    from ..core import notice
 
     text = template_text()
     target = os.path.join(directory, "sitecustomize.py")

@@ -56,7 +56,7 @@ def is_launcher_failure(exc: Optional[BaseException]) -> bool:
     if not (summary or is_launcher_process()):
         return False
     if exc is not None and not getattr(exc, _TOLD, False):
-        from .core.notice import printable, say
+        from ..core.notice import printable, say
 
         say(
             f"{printable(type(exc).__name__)} in the launcher {_launcher_name()} (pid {os.getpid()}) is not debugged: "

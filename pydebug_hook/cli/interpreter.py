@@ -66,8 +66,8 @@ except ImportError:
     spec.loader.exec_module(module)
     import pydebug_hook.cli
 try:
-    import pydebug_hook._interpreter
-    pydebug_hook._interpreter.handed_over = True
+    import pydebug_hook.cli.interpreter
+    pydebug_hook.cli.interpreter.handed_over = True
 except ImportError:  # its own pydebug_hook, older: it does not hand over anyway
     pass
 sys.argv[0] = "pydebug-hook"
@@ -77,7 +77,7 @@ raise SystemExit(pydebug_hook.cli.main(sys.argv[1:]))
 
 def hand_over(python: str, argv: List[str]) -> None:
     """Replace this process with *python* running ``pydebug-hook ARGV`` (does not return)."""
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     boot = _BOOT.format(init=os.path.join(package, "__init__.py"), package=package)
     sys.stdout.flush()
     sys.stderr.flush()

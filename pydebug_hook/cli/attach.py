@@ -12,8 +12,8 @@ import socket
 import sys
 from typing import List, Optional, Tuple, Union
 
-from .core.notice import printable, say
-from .core.registry import Record, records
+from ..core.notice import printable, say
+from ..core.registry import Record, records
 
 
 class NotFound(Exception):
@@ -100,7 +100,7 @@ def main(target: Optional[str]) -> int:
         say(str(exc))
         return 1
     if isinstance(chosen, str):
-        from ._client import attach
+        from .client import attach
 
         return attach(chosen, chosen)
     kind, where = endpoint_of(chosen)
@@ -112,7 +112,7 @@ def main(target: Optional[str]) -> int:
     if kind == "none":
         say(where)
         return 1
-    from ._client import attach
+    from .client import attach
 
     say(f"attaching to rank {chosen.rank} (pid {chosen.pid}) on {where}")
     if target is None:  # how to come back after a detach: by rank when that is unambiguous

@@ -25,7 +25,7 @@ import traceback
 from types import TracebackType
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import _children
+from . import worker
 
 _OURS = "__pydebug_hook_patch__"
 
@@ -66,7 +66,7 @@ def _arguments(function: Any, expected: Tuple[str, ...], what: str) -> None:
 def _debug(exc: BaseException, tb: Optional[TracebackType], child: Any, report: Optional[Callable[[], None]] = None) -> bool:
     """The dispatch for a worker's exception; whether it took it.  Never raises."""
     try:
-        from .core import dispatch
+        from ..core import dispatch
 
         if not dispatch.wanted(exc):
             return False
@@ -77,15 +77,15 @@ def _debug(exc: BaseException, tb: Optional[TracebackType], child: Any, report: 
 
 def _worker_failed(exc: Any, tb: Optional[TracebackType]) -> Optional[str]:
     """Debug an exception that the framework is about to send to the parent; the note
-    that goes with it when it was debugged (see :func:`_children.hand_over`)."""
+    that goes with it when it was debugged (see :func:`worker.hand_over`)."""
     if not isinstance(exc, BaseException):
         return None
-    child = _children.current()
+    child = worker.current()
     if not _debug(exc, tb, child) or child is None:
         return None
     try:
-        _children.hand_over(exc, child)
-        return _children.note(child)
+        worker.hand_over(exc, child)
+        return worker.note(child)
     except Exception:
         return None
 
@@ -140,9 +140,9 @@ def _watch_run(process: Any) -> bool:
         try:
             return run()
         except BaseException as exc:
-            tb = _children.from_caller(exc.__traceback__, sys._getframe(1))
+            tb = worker.from_caller(exc.__traceback__, sys._getframe(1))
             report = _bootstrap_report(process, exc, tb)
-            if _debug(exc, tb, _children.of_process(process), report):
+            if _debug(exc, tb, worker.of_process(process), report):
                 # Printed (by the dispatch, before the session) and debugged: _bootstrap
                 # must not print it again.  SystemExit(1) makes it exit with the status
                 # it gives an exception, silently.
@@ -215,7 +215,7 @@ def _make_exception_wrapper(original: type) -> type:
             found = _worker_failed(exc_info[1], exc_info[2])
             super().__init__(exc_info, where)
             if found:
-                setattr(self, _children.FROM_CHILD, found)
+                setattr(self, worker.FROM_CHILD, found)
 
         def __reduce_ex__(self, protocol: Any) -> Any:
             # Sent as torch's own class (a parent without the hooks has no use for ours),
@@ -241,7 +241,7 @@ def _watched(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # what _wrap reports (it lets KeyboardInterrupt go silently)
-            _worker_failed(exc, _children.from_caller(exc.__traceback__, sys._getframe(1)))
+            _worker_failed(exc, worker.from_caller(exc.__traceback__, sys._getframe(1)))
             _drop_own_frame(exc, call)
             raise
 
@@ -320,7 +320,7 @@ def survey() -> Dict[str, str]:
     import importlib.util
     import warnings
 
-    from ._patches import TARGETS, status
+    from .._patches import TARGETS, status
 
     found: Dict[str, str] = {}
     for name in TARGETS:

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
-from .core import cleanup, files, locks, notice, registry
-from .core.session import Session, SessionError
+from ..core import cleanup, files, locks, notice, registry
+from ..core.session import Session, SessionError
 
 TOMBSTONE_LIFETIME = 3600.0  # seconds an ended session is remembered
 SESSION_PG_TIMEOUT_S = 24 * 3600  # a process group's timeout while its rank is debugged

@@ -5,15 +5,17 @@ import os
 import sys
 from typing import Any, Dict
 
-from . import _catchsites, _hooks, _startup
-from ._version import __version__
-from .core import notice
-from .core import rank as _rank
-from .core import settings as _settings
+from .. import _hooks
+from .._version import __version__
+from ..children import patches
+from ..core import notice
+from ..core import rank as _rank
+from ..core import settings as _settings
+from . import startup
 
 
 def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
-    from .core import reach as _reach
+    from ..core import reach as _reach
 
     reach = _reach.survey()
     try:
@@ -29,7 +31,7 @@ def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
         path = _settings.expand_socket_path(settings.socket_path, info.rank, info.local_rank, "<pid>")
         return f"socket at {path}"
     if mode == "dump":
-        from .modes.dump.files import directory
+        from ..modes.dump.files import directory
 
         return f"a dump file in {directory(settings)}"
     port = settings.web_port + info.rank
@@ -39,7 +41,7 @@ def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
 def report() -> Dict[str, Any]:
     settings = _settings.current()
     info = _rank.detect()
-    files = _startup.survey()
+    files = startup.survey()
     return {
         "version": __version__,
         "python": sys.version.split()[0],
@@ -66,7 +68,7 @@ def report() -> Dict[str, Any]:
         "rank": {"rank": info.rank, "local_rank": info.local_rank, "world_size": info.world_size, "source": info.source},
         "job_id": _rank.job_id(),
         "session_would_go_to": _destination(settings, info),
-        "worker_patches": _catchsites.survey(),
+        "worker_patches": patches.survey(),
     }
 
 

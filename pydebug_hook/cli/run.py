@@ -12,10 +12,10 @@ import types
 from types import TracebackType
 from typing import List, Optional
 
-from . import _hooks
-from .core import notice
+from .. import _hooks
+from ..core import notice
 
-_OWN_MODULES = ("pydebug_hook._runner", "runpy")
+_OWN_MODULES = (__name__, "runpy")
 
 
 def _strip_own_frames(tb: Optional[TracebackType]) -> Optional[TracebackType]:

@@ -5,48 +5,48 @@ import os
 import sys
 from typing import List, Optional
 
-from ._version import __version__
-from .core.settings import MODES
+from .._version import __version__
+from ..core.settings import MODES
 
 
 def _elsewhere(args: argparse.Namespace, argv: List[str]) -> None:
     """Hand the command over to the user's interpreter when it is not this one (a
     pipx / uv tool install, another activated environment, ``--python``)."""
-    from . import _interpreter
+    from . import interpreter
 
-    python = args.python or _interpreter.active_python()
-    if python and not _interpreter.handed_over:
-        _interpreter.hand_over(python, argv)
+    python = args.python or interpreter.active_python()
+    if python and not interpreter.handed_over:
+        interpreter.hand_over(python, argv)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import _runner
+    from . import run as _runner
 
     _elsewhere(args, ["run", *(["-m"] if args.module else []), *(["--mode", args.mode] if args.mode else []), args.target, *args.args])
     return _runner.run(args.target, args.args, module=args.module, mode=args.mode)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from . import _doctor
+    from . import doctor as _doctor
 
     _elsewhere(args, ["doctor", *(["--json"] if args.json else [])])
     return _doctor.main(as_json=args.json)
 
 
 def _cmd_sitecustomize(args: argparse.Namespace) -> int:
-    from . import _startup
+    from . import startup
 
-    return _startup.write_sitecustomize(args.directory, force=args.force)
+    return startup.write_sitecustomize(args.directory, force=args.force)
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    from . import _listing
+    from . import ls as _listing
 
     return _listing.main(as_json=args.json)
 
 
 def _cmd_attach(args: argparse.Namespace) -> int:
-    from . import _attach
+    from . import attach as _attach
 
     return _attach.main(args.target)
 
@@ -58,7 +58,7 @@ _PYTHON_HELP = (
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
-    from . import _dump_load
+    from . import load as _dump_load
 
     return _dump_load.main(args.path)
 

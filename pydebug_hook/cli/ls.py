@@ -6,8 +6,8 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
-from .core.notice import printable
-from .core.registry import Record, records
+from ..core.notice import printable
+from ..core.registry import Record, records
 
 COLUMNS = ("#", "RANK", "PID", "HOST", "MODE", "STATE", "AGE", "ENDPOINT", "EXCEPTION")
 
@@ -62,9 +62,9 @@ def table(found: Sequence[Record], now: Optional[float] = None) -> str:
 
 
 def main(as_json: bool = False) -> int:
-    from .core import notice, settings
-    from .modes.dump import files as _dumps
-    from .modes.socket import remove_stale_fallbacks
+    from ..core import notice, settings
+    from ..modes.dump import files as _dumps
+    from ..modes.socket import remove_stale_fallbacks
 
     remove_stale_fallbacks()
     found = records()
