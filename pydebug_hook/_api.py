@@ -4,10 +4,13 @@ import sys
 from types import FrameType, TracebackType
 from typing import Any, Iterable, Optional, Tuple, Union
 
+from . import _hooks
 from ._decorator import attach_on_error
-from .core import dispatch
+from .core import dispatch, settings
+from .core.rank import selected as rank_selected
 
 TracebackLike = Union[TracebackType, BaseException, None]
+Ranks = Union[int, Iterable[int], None]
 
 
 def _exception_and_traceback(tb: TracebackLike) -> Tuple[Optional[BaseException], Optional[TracebackType]]:
@@ -30,16 +33,7 @@ def post_mortem(tb: TracebackLike = None) -> None:
     dispatch.handle(exc, tb, origin="post_mortem", force=True)
 
 
-def _rank_selected(ranks: Union[int, Iterable[int], None]) -> bool:
-    if ranks is None:
-        return True
-    from .core.rank import detect
-
-    wanted = {ranks} if isinstance(ranks, int) else set(ranks)
-    return detect().rank in wanted
-
-
-def set_trace(*args: Any, ranks: Union[int, Iterable[int], None] = None, frame: Optional[FrameType] = None, **kwargs: Any) -> None:
+def set_trace(*args: Any, ranks: Ranks = None, frame: Optional[FrameType] = None, **kwargs: Any) -> None:
     """A live breakpoint at the caller, through the configured mode; ``c`` resumes.
 
     Usable as ``PYTHONBREAKPOINT=pydebug_hook.set_trace`` (``breakpoint()``'s arguments
@@ -47,9 +41,7 @@ def set_trace(*args: Any, ranks: Union[int, Iterable[int], None] = None, frame: 
     of ``IPDB_BREAKPOINT_RANKS`` (every rank when unset).  In a worker process the
     session gets the worker's own endpoint, as a post-mortem would.
     """
-    from ._breakpoint import selected
-
-    if not selected(ranks):
+    if not rank_selected(ranks if ranks is not None else settings.breakpoint_ranks()):
         return
     target = frame if frame is not None else sys._getframe(1)
     dispatch.handle(None, None, origin="breakpoint", force=True, frame=target)
@@ -61,51 +53,34 @@ class _DebuggerMeta(type):
 
     @property
     def debug_flag(cls) -> bool:
-        if cls._flag_override is not None:
-            return bool(cls._flag_override)
-        import os
-
-        from .core.settings import parse_flag
-
-        return parse_flag(os.environ.get("IPDB_DEBUG"))
+        return settings.enabled()
 
     @debug_flag.setter
     def debug_flag(cls, value: Optional[bool]) -> None:
-        cls._flag_override = None if value is None else bool(value)
-        if cls._flag_override:
+        settings.override(flag=value)
+        if value:
             # As IPDB_DEBUG=1 would have done at start-up: uncaught exceptions anywhere,
             # not only in decorated functions, open a session from now on.
-            from ._hooks import install
-
-            install()
+            _hooks.install()
 
     @property
     def debug_mode(cls) -> str:
-        import os
-
-        from .core.settings import parse_mode
-
-        if cls._mode_override is not None:
-            return parse_mode(cls._mode_override, "Debugger.debug_mode")
-        return parse_mode(os.environ.get("IPDB_MODE"))
+        return settings.mode()
 
     @debug_mode.setter
     def debug_mode(cls, value: Optional[str]) -> None:
-        cls._mode_override = value
+        settings.override(mode=value)
 
 
 class Debugger(metaclass=_DebuggerMeta):
     """The seed's API.  ``Debugger.debug_flag = True`` / ``Debugger.debug_mode = "web"``
     override ``IPDB_DEBUG`` / ``IPDB_MODE``; assign ``None`` to go back to the environment."""
 
-    _flag_override: Optional[bool] = None
-    _mode_override: Optional[str] = None
-
     attach_on_error = staticmethod(attach_on_error)
     post_mortem = staticmethod(post_mortem)
 
     @staticmethod
-    def set_trace(ranks: Union[int, Iterable[int], None] = None) -> None:
+    def set_trace(ranks: Ranks = None) -> None:
         """A live breakpoint at the caller on the listed ranks (None: those of
         ``IPDB_BREAKPOINT_RANKS``, every rank when it is unset)."""
         set_trace(ranks=ranks, frame=sys._getframe(1))
@@ -117,7 +92,7 @@ class Debugger(metaclass=_DebuggerMeta):
         exc, tb = _exception_and_traceback(tb)
         if exc is None and tb is None:
             raise ValueError("blocking_console_post_mortem() must be called from an except block or given a traceback")
-        if not _rank_selected(rank):
+        if not rank_selected(rank):
             return
         dispatch.handle(exc, tb, origin="post_mortem", mode="console", force=True)
 

@@ -1,15 +1,5 @@
-"""Interpreter start-up hook: what ``pydebug_hook.pth`` and ``pydebug_hook.start`` run.
-
-The build writes :data:`PTH_LINE` into ``site-packages/pydebug_hook.pth``.  ``site``
-executes it for every interpreter, so it must cost nothing when ``IPDB_DEBUG`` is unset:
-it looks at ``os.environ`` (``os`` is already imported by ``site``) and stops.  Only when
-the variable holds something other than an off value does it import this module.
-
-Python 3.15+ (PEP 829) runs entry points listed in ``<name>.start`` files and ignores the
-import lines of the matching ``<name>.pth``; :data:`START_LINE` is that entry point.
-There the import of this module cannot be avoided, so this module and the package's
-``__init__`` import nothing beyond ``os``.
-"""
+"""Interpreter start-up: what ``pydebug_hook.pth`` and ``pydebug_hook.start`` run.  Nothing
+is imported while ``IPDB_DEBUG`` is off; this module imports nothing but ``os``."""
 
 import os
 
@@ -19,11 +9,13 @@ import os
 PTH_NAME = "pydebug_hook.pth"
 START_NAME = "pydebug_hook.start"
 
-_OFF = ("", "0", "false", "no", "off")
+# The words that leave debugging off (a copy: this module imports nothing; a test holds
+# it, the template's and pydebug_hook.core.settings' to the same).
+OFF_WORDS = ("", "0", "false", "no", "off")
 
 PTH_LINE = (
     "import os; os.environ.get('IPDB_DEBUG', '').strip().lower() not in "
-    + repr(_OFF)
+    + repr(OFF_WORDS)
     + " and __import__('pydebug_hook._bootstrap')._bootstrap.start()\n"
 )
 START_LINE = "pydebug_hook._bootstrap:start\n"
@@ -31,9 +23,10 @@ START_LINE = "pydebug_hook._bootstrap:start\n"
 
 def start() -> None:
     """Install the hooks when ``IPDB_DEBUG`` asks for it; never raise."""
-    if os.environ.get("IPDB_DEBUG", "").strip().lower() in _OFF:
+    if os.environ.get("IPDB_DEBUG", "").strip().lower() in OFF_WORDS:
         return
     try:
+        # Only now that IPDB_DEBUG is on: the start-up line imported nothing before.
         from pydebug_hook._hooks import install
 
         install()

@@ -1,10 +1,5 @@
-"""``Debugger.attach_on_error()``: the seed's decorator, also a context manager.
-
-A thin layer over the dispatch: on an exception it calls :func:`dispatch.handle`, then
-re-raises the same object.  The wrapper adds one Python frame to a call and does nothing
-else until something raises.  ``StopIteration``/``StopAsyncIteration`` leaving a
-decorated callable are iteration protocol, not errors, and pass like ``SystemExit``.
-"""
+"""``Debugger.attach_on_error()``: the seed's decorator, also a context manager; one more
+frame per call, and on an exception the dispatch, then the same exception re-raised."""
 
 import functools
 from types import TracebackType

@@ -1,20 +1,17 @@
-"""``sys.excepthook`` and ``threading.excepthook``, installed idempotently and chained.
-
-The hooks we replace are kept and called: they print the traceback (the default ones
-exactly as Python would; rich/IPython ones in their own style) *before* the session.  An
-error they raise is treated as Python treats it ("Error in sys.excepthook", printed at
-once); a ``SystemExit`` (a hook that exits) is re-raised after the session, so the stderr
-and the exit status are the ones the program would have had without us.
-"""
+"""``sys.excepthook`` and ``threading.excepthook``, installed idempotently and chained: the
+hooks they replace still print the traceback, before the session, and still decide the
+exit status."""
 
 import sys
+
+from . import _catch_sites, _postimport
 
 # Start-up path: this module is imported by the bootstrap, so it imports nothing heavy
 # at module level (not even typing); the dispatch loads when an exception arrives.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import TracebackType
-    from typing import Any, Callable, List, Optional, Type
+    from typing import Any, Callable, Dict, List, Optional, Type
 
 _previous_excepthook: "Optional[Callable[..., Any]]" = None
 _previous_threading_excepthook: "Optional[Callable[..., Any]]" = None
@@ -60,6 +57,7 @@ def _reraise(run: "Callable[[], None]") -> None:
 
 
 def _print_as_python(prev: "Callable[..., Any]", typ: "Type[BaseException]", value: BaseException, tb: "Optional[TracebackType]") -> None:
+    # The core loads at an exception, never at start-up (so for every hook here).
     from .core import dispatch
 
     if prev is sys.__excepthook__ and dispatch.traceback_stream() is not sys.stderr:
@@ -102,7 +100,7 @@ def _excepthook(typ: "Type[BaseException]", value: BaseException, tb: "Optional[
         # a typo at the >>> prompt is reported, not debugged.
         prev(typ, value, tb)
         return
-    from .core import dispatch, marks
+    from .core import dispatch, marks  # at an exception (see _print_as_python)
 
     marks.SEEN.add(value)  # for _debug_at_exit: this one reached us
     if value in marks.DEBUGGED and prev is sys.__excepthook__:
@@ -123,7 +121,9 @@ def _thread_hook_failed(caller: "Any") -> "Callable[[BaseException], bool]":
         # What threading's invoke_excepthook does when threading.excepthook raises.
         # The traceback starts at its frame, as it would had the error passed through it.
         try:
-            from types import TracebackType
+            from types import (
+                TracebackType,  # an error of a previous hook: rare, and types is cheap
+            )
 
             error.__suppress_context__ = True
             if caller is not None:
@@ -141,7 +141,7 @@ def _thread_hook_failed(caller: "Any") -> "Callable[[BaseException], bool]":
 
 
 def _threading_excepthook(args: "Any") -> None:
-    import threading
+    import threading  # imported by now: threading calls this hook
 
     default = threading.__excepthook__
     prev = _previous_threading_excepthook or default
@@ -149,7 +149,7 @@ def _threading_excepthook(args: "Any") -> None:
     if not _active:
         prev(args)
         return
-    from .core import dispatch
+    from .core import dispatch  # at an exception (see _print_as_python)
 
     if dispatch.already_debugged(value) and prev is default:
         return
@@ -175,7 +175,7 @@ def _debug_at_exit() -> None:
     if value is None or isinstance(value, _PASS_THROUGH):
         return  # nothing to import on the way (see _PASS_THROUGH)
     try:
-        from .core import dispatch, marks, notice
+        from .core import dispatch, marks, notice  # at exit only (see _print_as_python)
 
         if value in marks.SEEN or not dispatch.wanted(value):
             return
@@ -190,6 +190,37 @@ def _debug_at_exit() -> None:
 
 
 _exit_hook_registered = []  # [True] once atexit knows _debug_at_exit (install may run twice)
+_armed: "Dict[str, Callable[[Any], None]]" = {}  # catch site module -> its post-import callback
+
+
+def _patch_when_imported(name: str) -> "Callable[[Any], None]":
+    def patch(module: "Any") -> None:
+        # When the program imports the framework: never at start-up.
+        from .children import patches
+
+        patches.status[name] = patches.apply(name, module)
+
+    return patch
+
+
+def _arm_catch_sites() -> None:
+    """Patch each framework's catch site when the program imports it (at once for those
+    it imported already): nothing is imported here (see pydebug_hook._catch_sites)."""
+    if _armed:
+        return
+    for name in _catch_sites.MODULES:
+        _armed[name] = callback = _patch_when_imported(name)
+        _postimport.when_imported(name, callback)
+
+
+def _disarm_catch_sites() -> None:
+    """Patch nothing imported from now on; undo the patches applied."""
+    for name, callback in _armed.items():
+        _postimport.forget(name, callback)
+    _armed.clear()
+    patches = sys.modules.get("pydebug_hook.children.patches")  # not imported: nothing patched
+    if patches is not None:
+        patches.restore()
 
 
 def _install_threading(threading: "Any") -> None:
@@ -207,7 +238,7 @@ def install() -> None:
         _previous_excepthook = sys.excepthook
         sys.excepthook = _excepthook
     if not _exit_hook_registered:
-        import atexit  # a built-in module: no import cost to speak of
+        import atexit  # built in: registering the at-exit fallback costs nothing at start-up
 
         atexit.register(_debug_at_exit)
         _exit_hook_registered.append(True)
@@ -217,12 +248,8 @@ def install() -> None:
     else:
         # threading is not imported by a bare interpreter; importing it here would
         # cost every start-up.  Patch it when the program imports it.
-        from . import _postimport
-
         _postimport.when_imported("threading", _install_threading)
-    from . import _patches
-
-    _patches.register()
+    _arm_catch_sites()
 
 
 def uninstall() -> None:
@@ -236,10 +263,8 @@ def uninstall() -> None:
     if threading is not None and threading.excepthook is _threading_excepthook:
         threading.excepthook = _previous_threading_excepthook or threading.__excepthook__
         _previous_threading_excepthook = None
-    from . import _patches, _postimport
-
     _postimport.forget("threading", _install_threading)
-    _patches.unregister()
+    _disarm_catch_sites()
 
 
 def installed() -> bool:

@@ -1,10 +1,5 @@
-"""Post-import hooks: run a callback right after a named module is first imported.
-
-This is how patches reach ``threading``, ``multiprocessing`` or torch without importing
-them at start-up.  Hand-written rather than taken from ``wrapt`` to keep the start-up
-path free of third-party imports; a callback that fails is reported once and skipped,
-never breaking the import.
-"""
+"""Post-import hooks: a callback right after a named module is first imported (how the
+hooks reach ``threading`` and the worker frameworks without importing them at start-up)."""
 
 import sys
 
@@ -22,7 +17,7 @@ def _run(name: str, module: "Any") -> None:
         try:
             callback(module)
         except Exception as exc:
-            from .core import notice
+            from .core import notice  # a patch failed: rare, and never at start-up
 
             notice.warn_once(("postimport", name), f"patch for {name} skipped: {notice.describe_error(exc)}")
     if not _callbacks:

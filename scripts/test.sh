@@ -37,7 +37,9 @@ first=${versions[0]}
 builder=$(find_python "$first") || { echo "no python$first found" >&2; exit 1; }
 [ -x "$VENVS/build/bin/python" ] || "$builder" -m venv "$VENVS/build"
 "$VENVS/build/bin/pip" install -q build
-rm -rf "$ROOT/dist"
+# setuptools reuses build/lib between builds: a module moved or removed since the last
+# build would otherwise still be in the wheel.
+rm -rf "$ROOT/dist" "$ROOT/build"
 "$VENVS/build/bin/python" -m build -q --wheel --outdir "$ROOT/dist" "$ROOT" >/dev/null
 wheel=$(ls "$ROOT"/dist/pydebug_hook-*.whl)
 echo "== built $(basename "$wheel")"

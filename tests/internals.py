@@ -30,7 +30,7 @@ _WHERE = {
     # core
     "settings": "pydebug_hook.core.settings",
     "Settings": "pydebug_hook.core.settings:Settings",
-    "breakpoint_ranks": "pydebug_hook._breakpoint:ranks_from_env",
+    "breakpoint_ranks": "pydebug_hook.core.settings:breakpoint_ranks",
     "rank": "pydebug_hook.core.rank",
     "RankInfo": "pydebug_hook.core.rank:RankInfo",
     "notice": "pydebug_hook.core.notice",
@@ -44,16 +44,18 @@ _WHERE = {
     "SessionError": "pydebug_hook.core.session:SessionError",
     "dispatch": "pydebug_hook.core.dispatch",
     # a distributed job
-    "is_consequence": "pydebug_hook.job.sessions:is_consequence",
+    "is_consequence": "pydebug_hook.job.consequence:is_consequence",
     "job_sessions": "pydebug_hook.job.sessions",
     # worker processes
+    "catch_sites": "pydebug_hook._catch_sites",
     "patches": "pydebug_hook.children.patches",
-    "patch_status": "pydebug_hook._patches:status",
+    "patch_status": "pydebug_hook.children.patches:status",
     # the modes
+    "modes": "pydebug_hook.modes",
     "terminal_queue": "pydebug_hook.modes.console.terminal_queue",
     "socket_mode": "pydebug_hook.modes.socket",
     "listener": "pydebug_hook.modes.socket.listener",
-    "probe": "pydebug_hook.modes.socket.listener:probe",
+    "probe": "pydebug_hook.core.files:probe",
     "Channel": "pydebug_hook.modes.socket.channel:Channel",
     "wire": "pydebug_hook.modes.socket.wire",
     "web_mode": "pydebug_hook.modes.web",
@@ -67,7 +69,7 @@ _WHERE = {
 # The modules an interpreter imports at start-up with IPDB_DEBUG=1, and the module
 # whose functions are the installed excepthooks (sys.excepthook.__module__).
 STARTUP_MODULES = frozenset(
-    ("pydebug_hook", "pydebug_hook._version", "pydebug_hook._bootstrap", "pydebug_hook._hooks", "pydebug_hook._postimport", "pydebug_hook._patches")
+    ("pydebug_hook", "pydebug_hook._version", "pydebug_hook._bootstrap", "pydebug_hook._hooks", "pydebug_hook._postimport", "pydebug_hook._catch_sites")
 )
 HOOKS_MODULE = "pydebug_hook._hooks"
 # What every module of the dump code is named like (none is imported at start-up).

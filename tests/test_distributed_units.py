@@ -1,6 +1,6 @@
 """Units of the distributed support, in-process: what counts as a consequence, the
 terminal queue's tickets, the job's session files, and `attach`'s choice of the root
-cause.  (The scenarios with real processes are in test_arbiter.py,
+cause.  (The scenarios with real processes are in test_terminal_queue.py,
 test_distributed_jobs.py and, with torch, test_distributed_torch.py.)"""
 
 import json
@@ -109,10 +109,10 @@ def test_the_first_failure_takes_the_terminal_and_the_next_waits():
     assert first.try_now() and not second.try_now()
     assert second.holder()["rank"] == 0
     assert [p.name for p in second.earlier()] == [first.path.name]
-    first.release()
+    first.close()
     assert second.earlier() == []
     assert second.try_now()
-    second.release()
+    second.close()
     assert not first.directory.exists()  # the last one out removes the queue
 
 
@@ -127,11 +127,11 @@ def test_an_earlier_failure_that_arrives_late_waits_for_the_holder():
     waker = terminal_queue.Waker(earlier)
     time.sleep(0.1)
     assert not _readable(waker.fd)
-    later.release()
+    later.close()
     assert _wait_readable(waker.fd)
     assert earlier.terminal_fd >= 0
     waker.cancel()
-    earlier.release()
+    earlier.close()
 
 
 def _readable(fd, timeout=0.0):
@@ -150,14 +150,14 @@ def test_a_cancelled_waker_gives_the_terminal_back():
     waiting = terminal_queue.Ticket.take(_session(1, failed_at=101.0, pid=12), TERMINAL)
     waker = terminal_queue.Waker(waiting)
     waker.cancel()  # its session ended through the socket first
-    waiting.release()
-    holder.release()
+    waiting.close()
+    holder.close()
     third = terminal_queue.Ticket.take(_session(2, failed_at=102.0, pid=13), TERMINAL)
     deadline = time.monotonic() + 10
     while not third.try_now():  # the waker thread gets the lock, sees it is cancelled, lets go
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    third.release()
+    third.close()
 
 
 def test_a_ticket_left_by_a_dead_process_is_removed(tmp_path):
@@ -180,7 +180,7 @@ def test_a_ticket_left_by_a_dead_process_is_removed(tmp_path):
         assert os.path.exists(path)
         assert mine.earlier() == [] and not os.path.exists(path)
         assert mine.try_now()
-        mine.release()
+        mine.close()
     finally:
         proc.kill()
         proc.wait()
@@ -212,9 +212,9 @@ def test_a_consequence_names_the_first_root_cause(tmp_path):
         peer = _session(0, failed_at=time.time(), exc=_gloo("pair.cc:553] Connection closed by peer"), job_id="j1")
         other = job_sessions.begin(peer)
         assert peer.label == "consequence of rank 2's failure" and not other.root_ended
-        other.end()
+        other.close()
     finally:
-        job.end()
+        job.close()
     late = _session(1, failed_at=time.time(), exc=_gloo("unbound_buffer.cc:78] Timed out waiting 3000ms"), job_id="j1")
     skipped = job_sessions.begin(late)
     assert late.label == "consequence of rank 2's failure" and skipped.root_ended

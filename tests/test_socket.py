@@ -1,5 +1,5 @@
 """Socket mode with real clients: nc -U, socat, detach and re-attach, q/c, timeouts,
-live breakpoints, sessions in threads and worker processes, terminal-arbitration wake-up."""
+live breakpoints, sessions in threads and worker processes, the terminal queue's wake-up."""
 
 import os
 import signal
@@ -332,7 +332,8 @@ def waker():
 
 threading.Thread(target=waker, daemon=True).start()
 
-def run(session):
+def run(session, announce):  # socket mode's run, serving with a wake descriptor
+    announce()
     result = _socket_mode.serve(session, wake_fd=r)
     print("serve returned", result, flush=True)
 

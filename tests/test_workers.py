@@ -232,6 +232,34 @@ def test_doctor_lists_the_worker_patches(python, env):
     assert "torch.utils.data._utils.worker" in text and "torch.multiprocessing.spawn" in text
 
 
+WHERE = """
+import multiprocessing as mp
+
+def show(who):
+    print(who, internals.dispatch.destination(), flush=True)
+
+if __name__ == "__main__":
+    show("parent")
+    p = mp.get_context("spawn").Process(target=show, args=("worker",))
+    p.start(); p.join()
+"""
+
+
+@pytest.mark.parametrize("mode", ["socket", "web"])
+def test_where_a_workers_session_would_go_is_the_modes_answer(python, env, tmp_path, mode):
+    """What `doctor` says comes from the mode itself: in a worker, with its endpoint's
+    offset (the socket path's tag, the web port's offset)."""
+    script = write_script(tmp_path, WHERE, internals=True)
+    port = free_port_block()
+    out = run([python, str(script)], dict(env, IPDB_MODE=mode, IPDB_SOCKET_PATH=str(tmp_path / "pdb.sock.{rank}"), IPDB_WEB_PORT=str(port)))
+    assert out.returncode == 0, out.stderr
+    seen = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    if mode == "socket":
+        assert seen == {"parent": f"socket at {tmp_path}/pdb.sock.0", "worker": f"socket at {tmp_path}/pdb.sock.0.w1"}
+    else:  # rank 0 of 1, worker 1: IPDB_WEB_PORT + rank + world_size * (1 + 1)
+        assert seen == {"parent": f"web at http://127.0.0.1:{port}/", "worker": f"web at http://127.0.0.1:{port + 2}/"}
+
+
 def test_uninstall_restores_the_frameworks(python, env, tmp_path):
     source = """
     import multiprocessing.pool, multiprocessing.process, concurrent.futures.process

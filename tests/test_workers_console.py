@@ -3,7 +3,7 @@ stdin by /dev/null, so its console session needs the terminal it was started fro
 sibling workers failing together take turns on it.
 
 Which terminal a console session uses, and the turns, come from ``_terminal`` and the
-terminal queue (``_arbiter``), as for the ranks of a job.
+terminal queue, as for the ranks of a job.
 """
 
 import re

@@ -1,23 +1,6 @@
-"""The places where frameworks catch a worker's exception before any excepthook sees
-it, patched so that the dispatch runs first, in the worker, on the live traceback:
-
-- ``multiprocessing.Process``: ``BaseProcess._bootstrap`` prints "Process X:" and exits
-  with 1; patched: ``_bootstrap`` watches ``self.run()`` for that call.
-- ``multiprocessing.Pool``: ``pool.worker`` wraps it in ``ExceptionWithTraceback`` for
-  the parent; patched: that class, whose ``__init__`` now debugs first.
-- ``ProcessPoolExecutor``: ``_process_worker`` and ``_ExceptionWithTraceback``; the same.
-- DataLoader workers: ``_worker_loop`` wraps it in ``ExceptionWrapper(where=...)``;
-  patched: that name in ``torch.utils.data._utils.worker``.
-- ``torch.multiprocessing.spawn``: ``_wrap`` writes its text to a file and exits with 1;
-  patched: ``_wrap`` itself (same module and qualified name: a spawned child unpickles it).
-
-Each patch first checks the shape it was written for (names, arguments); when a version
-of the framework differs, the patch steps aside and the framework runs untouched
-(:func:`apply` returns why; ``pydebug-hook doctor`` shows it).  What runs in the
-framework's ``except`` never raises: our failures fall back to the framework's own path.
-After the session the framework goes on as it would have: the parent gets its exception,
-the exit status is the same.
-"""
+"""The patch of each catch site (pydebug_hook._catch_sites): the dispatch runs first, in
+the worker, on the live traceback, and then the framework goes on as it would have; a
+framework of another shape than the patch knows is left untouched (docs/workers.md)."""
 
 import copyreg
 import sys
@@ -36,6 +19,9 @@ class Mismatch(Exception):
 
 # (owner, attribute, original, replacement) of each patch in place, for restore()
 _applied: List[Tuple[Any, str, Any, Any]] = []
+# What happened to each framework this process imported: module -> "patched" or
+# "stepped aside: why" (what `pydebug-hook doctor` shows for the frameworks it imports).
+status: Dict[str, str] = {}
 
 
 def _ours(obj: Any) -> bool:
@@ -66,6 +52,7 @@ def _arguments(function: Any, expected: Tuple[str, ...], what: str) -> None:
 def _debug(exc: BaseException, tb: Optional[TracebackType], child: Any, report: Optional[Callable[[], None]] = None) -> bool:
     """The dispatch for a worker's exception; whether it took it.  Never raises."""
     try:
+        # At a worker's exception: the patch loads with its framework, the dispatch later.
         from ..core import dispatch
 
         if not dispatch.wanted(exc):
@@ -256,12 +243,12 @@ def _make_spawn_wrap(original: Callable[..., Any]) -> Callable[..., Any]:
     return _same_names(_wrap, original)
 
 
-# -- the table ---------------------------------------------------------------------------
+# -- the patch of each catch site (pydebug_hook._catch_sites lists them) -------------------
 
 Finder = Callable[[Any], Tuple[Any, str, Any]]
 Maker = Callable[[Any], Any]
 
-SITES: Dict[str, Tuple[Finder, Maker]] = {
+PATCHES: Dict[str, Tuple[Finder, Maker]] = {
     "multiprocessing.process": (_find_bootstrap, _make_bootstrap),
     "multiprocessing.pool": (lambda m: _find_carrier(m, "ExceptionWithTraceback"), _make_carrier),
     "concurrent.futures.process": (lambda m: _find_carrier(m, "_ExceptionWithTraceback"), _make_carrier),
@@ -277,7 +264,7 @@ def _current(owner: Any, name: str) -> Any:
 def check(name: str, module: Any) -> str:
     """What :func:`apply` would do to *module*, without doing it."""
     try:
-        SITES[name][0](module)
+        PATCHES[name][0](module)
     except Mismatch as exc:
         return f"steps aside: {exc}"
     except Exception as exc:
@@ -286,9 +273,9 @@ def check(name: str, module: Any) -> str:
 
 
 def apply(name: str, module: Any) -> str:
-    """Patch *module* (one of :data:`SITES`); a short word on what happened.  Never raises."""
+    """Patch *module* (one of :data:`PATCHES`); a short word on what happened.  Never raises."""
     try:
-        find, make = SITES[name]
+        find, make = PATCHES[name]
         owner, attribute, original = find(module)
         if _ours(original):
             return "patched"
@@ -304,6 +291,7 @@ def apply(name: str, module: Any) -> str:
 
 def restore() -> None:
     """Put the originals back where our replacements are still in place."""
+    status.clear()
     while _applied:
         owner, attribute, original, replacement = _applied.pop()
         try:
@@ -311,32 +299,3 @@ def restore() -> None:
                 setattr(owner, attribute, original)
         except Exception:
             pass
-
-
-def survey() -> Dict[str, str]:
-    """For ``pydebug-hook doctor``: what each patch does, or would do, with the
-    frameworks installed here (it imports them, torch included, to look)."""
-    import importlib
-    import importlib.util
-    import warnings
-
-    from .._patches import TARGETS, status
-
-    found: Dict[str, str] = {}
-    for name in TARGETS:
-        if name in status:
-            found[name] = status[name]
-            continue
-        top = name.split(".", 1)[0]
-        try:
-            if importlib.util.find_spec(top) is None:
-                found[name] = f"{top} is not installed"
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                module = importlib.import_module(name)
-        except Exception as exc:
-            found[name] = f"cannot import it: {type(exc).__name__}: {exc}"
-            continue
-        found[name] = check(name, module)
-    return found

@@ -1,32 +1,18 @@
-"""Which worker process this is, and what an exception debugged here tells the parent.
-
-A worker is a process started by :mod:`multiprocessing` (directly, or for a ``Pool``, a
-``ProcessPoolExecutor``, a DataLoader or ``torch.multiprocessing.spawn``).  Its session
-must not take its parent's endpoint, so the dispatch asks :func:`current` for every
-session (an exception, a thread's, a breakpoint) and the modes add the child's tag to
-the socket path and the web port.
-
-When the framework hands the failure to the parent (``Pool.map`` re-raises it, a
-``Future`` holds it, the DataLoader re-raises it), the parent must report it as it
-always did and not open a second session for a bug already debugged in the worker:
-:func:`hand_over` leaves a note on the exception that travels with it, and
-:func:`debugged_in_child` reads it in the parent.
-"""
+"""Which worker process this is (its session takes an endpoint of its own), and the note
+an exception debugged in a worker carries to its parent (which then opens no second
+session).  How each framework hands failures over: docs/workers.md."""
 
 import os
 import sys
 from types import FrameType, TracebackType
 from typing import Any, Optional
 
+from .._catch_sites import SITES
+from ..core import marks, notice, settings
 from ..core.session import ChildInfo
 
 # (module, qualified name) of a Process target -> the kind of worker it makes.
-_TARGETS = {
-    ("multiprocessing.pool", "worker"): "pool",
-    ("concurrent.futures.process", "_process_worker"): "executor",
-    ("torch.utils.data._utils.worker", "_worker_loop"): "dataloader",
-    ("torch.multiprocessing.spawn", "_wrap"): "spawn",
-}
+_KIND_OF_TARGET = {(module, target): kind for module, kind, target in SITES if target is not None}
 
 # On an exception object (pickled with it to the parent) or on torch's ExceptionWrapper:
 # "<child description> (pid <pid>)": the worker where it was debugged.
@@ -36,7 +22,7 @@ FROM_CHILD = "__pydebug_hook_from_child__"
 def _kind(process: Any) -> str:
     target = getattr(process, "_target", None)
     key = (getattr(target, "__module__", None), getattr(target, "__qualname__", None))
-    return _TARGETS.get(key, "process")
+    return _KIND_OF_TARGET.get(key, "process")
 
 
 def _worker_id(process: Any, kind: str) -> Optional[int]:
@@ -95,9 +81,7 @@ def hand_over(exc: BaseException, child: ChildInfo) -> None:
     """After the worker's session: the exception leaves for the parent, pickled with its
     ``__dict__``.  Our "debugged" mark must not go with it (the parent's hook would then
     skip printing it); a note saying where it was debugged goes instead."""
-    from ..core.marks import DEBUGGED
-
-    DEBUGGED.discard(exc)
+    marks.DEBUGGED.discard(exc)
     try:
         setattr(exc, FROM_CHILD, note(child))
     except BaseException:  # an exception that refuses attributes: the parent debugs it too
@@ -128,13 +112,11 @@ def debugged_in_child(exc: Optional[BaseException]) -> Optional[str]:
             if isinstance(found, str):
                 return found
         cls = type(exc)
-        if (cls.__module__, cls.__name__) == ("torch.multiprocessing.spawn", "ProcessRaisedException"):
-            # Only the text of the child's traceback comes back.  The children inherited
-            # the environment: with IPDB_DEBUG on there, the child had its session.
-            from ..core.settings import parse_flag
-
-            if parse_flag(os.environ.get("IPDB_DEBUG")):
-                return f"spawn worker {exc.error_index} of pid {os.getpid()} (pid {exc.error_pid})"
+        spawned = (cls.__module__, cls.__name__) == ("torch.multiprocessing.spawn", "ProcessRaisedException")
+        # Only the text of a spawned child's traceback comes back.  The children inherited
+        # the environment: with IPDB_DEBUG on there, the child had its session.
+        if spawned and settings.parse_flag(os.environ.get("IPDB_DEBUG")):
+            return f"spawn worker {exc.error_index} of pid {os.getpid()} (pid {exc.error_pid})"
     except Exception:
         pass
     return None
@@ -146,11 +128,7 @@ def told_debugged_in_child(exc: Optional[BaseException]) -> bool:
     where = debugged_in_child(exc)
     if where is None:
         return False
-    from ..core import marks
-
     if exc not in marks.TOLD:
-        from ..core import notice
-
         notice.say(f"{type(exc).__name__} reports the failure of {where}, debugged there; no second session here")
         marks.TOLD.add(exc)
     return True

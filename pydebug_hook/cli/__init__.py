@@ -5,62 +5,61 @@ import os
 import sys
 from typing import List, Optional
 
+from .. import modes
 from .._version import __version__
-from ..core.settings import MODES
+from . import interpreter
 
 
 def _elsewhere(args: argparse.Namespace, argv: List[str]) -> None:
     """Hand the command over to the user's interpreter when it is not this one (a
     pipx / uv tool install, another activated environment, ``--python``)."""
-    from . import interpreter
-
     python = args.python or interpreter.active_python()
     if python and not interpreter.handed_over:
         interpreter.hand_over(python, argv)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import run as _runner
+    from . import run as runner  # each command's module loads when it runs
 
     _elsewhere(args, ["run", *(["-m"] if args.module else []), *(["--mode", args.mode] if args.mode else []), args.target, *args.args])
-    return _runner.run(args.target, args.args, module=args.module, mode=args.mode)
+    return runner.run(args.target, args.args, module=args.module, mode=args.mode)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from . import doctor as _doctor
+    from . import doctor  # each command's module loads when it runs
 
     _elsewhere(args, ["doctor", *(["--json"] if args.json else [])])
-    return _doctor.main(as_json=args.json)
+    return doctor.main(as_json=args.json)
 
 
 def _cmd_sitecustomize(args: argparse.Namespace) -> int:
-    from . import startup
+    from . import startup  # each command's module loads when it runs
 
     return startup.write_sitecustomize(args.directory, force=args.force)
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    from . import ls as _listing
+    from . import ls  # each command's module loads when it runs
 
-    return _listing.main(as_json=args.json)
+    return ls.main(as_json=args.json)
 
 
 def _cmd_attach(args: argparse.Namespace) -> int:
-    from . import attach as _attach
+    from . import attach  # each command's module loads when it runs
 
-    return _attach.main(args.target)
+    return attach.main(args.target)
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from . import load  # each command's module loads when it runs
+
+    return load.main(args.path)
 
 
 _PYTHON_HELP = (
     "the interpreter to use (default: the active environment's when it is another one: "
     "VIRTUAL_ENV's, else, from a pipx or uv tool install, the first python on PATH)"
 )
-
-
-def _cmd_load(args: argparse.Namespace) -> int:
-    from . import load as _dump_load
-
-    return _dump_load.main(args.path)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-m", dest="module", action="store_true", help="TARGET is a module name, as with python -m")
     run.add_argument("--python", metavar="PYTHON", help=_PYTHON_HELP)
-    run.add_argument("--mode", choices=list(MODES), help="set IPDB_MODE for the program")
+    run.add_argument("--mode", choices=list(modes.names()), help="set IPDB_MODE for the program")
     run.add_argument("target", metavar="SCRIPT | MODULE")
     rest = run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the program")
     rest.required = False  # argparse counts a REMAINDER positional as required: "required: ..., ARGS"

@@ -1,11 +1,5 @@
-"""``pydebug-hook attach [RANK | PID | PATH]``: join a waiting session.
-
-No argument: the root cause, i.e. the first failure in ``ls`` order that is not labelled
-a consequence of another (and not the one already on the terminal).  A number is a
-rank (the first failure among sessions of that rank: several jobs, worker processes)
-or else a pid; anything with a ``/`` is a socket path.  A web session has nothing to
-attach to from a terminal: its URL is printed.
-"""
+"""``pydebug-hook attach [RANK | PID | PATH]``: join a waiting session (by default the root
+cause: the first failure that is not a consequence of another)."""
 
 import os
 import socket
@@ -14,6 +8,7 @@ from typing import List, Optional, Tuple, Union
 
 from ..core.notice import printable, say
 from ..core.registry import Record, records
+from .client import attach
 
 
 class NotFound(Exception):
@@ -100,8 +95,6 @@ def main(target: Optional[str]) -> int:
         say(str(exc))
         return 1
     if isinstance(chosen, str):
-        from .client import attach
-
         return attach(chosen, chosen)
     kind, where = endpoint_of(chosen)
     if kind == "url":
@@ -112,8 +105,6 @@ def main(target: Optional[str]) -> int:
     if kind == "none":
         say(where)
         return 1
-    from .client import attach
-
     say(f"attaching to rank {chosen.rank} (pid {chosen.pid}) on {where}")
     if target is None:  # how to come back after a detach: by rank when that is unambiguous
         same_rank = [r for r in found if r.rank == chosen.rank]

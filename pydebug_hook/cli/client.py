@@ -1,11 +1,5 @@
-"""The terminal side of ``pydebug-hook attach``: a local-feeling prompt on a socket session.
-
-Line editing, history and completion happen here, with readline; the server only sees
-finished lines (see :mod:`._wire` for the few control lines).  Ctrl-C cancels the line
-being typed and never reaches the debugged program, which runs in another session of
-processes; Ctrl-C while a command runs asks for a second Ctrl-C to detach.  Ctrl-D at
-the debugger's prompt detaches: the session keeps waiting for the next client.
-"""
+"""The terminal side of ``pydebug-hook attach``: line editing, history and completion
+here, finished lines to the session, Ctrl-C and Ctrl-D that never hurt the program."""
 
 import codecs
 import os

@@ -1,46 +1,49 @@
 """``pydebug-hook doctor``: what is installed, what is active, where a session would go."""
 
+import dataclasses
+import importlib
+import importlib.util
 import json
 import os
 import sys
+import warnings
 from typing import Any, Dict
 
-from .. import _hooks
+from .. import _catch_sites, _hooks
 from .._version import __version__
 from ..children import patches
-from ..core import notice
-from ..core import rank as _rank
-from ..core import settings as _settings
+from ..core import dispatch, notice, rank
+from ..core.settings import current as current_settings
+from ..core.settings import parse_switch_word
 from . import startup
 
 
-def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
-    from ..core import reach as _reach
-
-    reach = _reach.survey()
-    try:
-        mode = _reach.resolve(settings.mode, reach)
-        if mode == _reach.UNATTENDED:
-            return f"no session: {reach.why_nobody()}"
-        if mode == "console":
-            terminal = reach.terminal if settings.mode == "auto" or reach.consoles else None
-            return f"console on {terminal.name}" if terminal is not None else "console on stdin"
-    finally:
-        reach.close()
-    if mode == "socket":
-        path = _settings.expand_socket_path(settings.socket_path, info.rank, info.local_rank, "<pid>")
-        return f"socket at {path}"
-    if mode == "dump":
-        from ..modes.dump.files import directory
-
-        return f"a dump file in {directory(settings)}"
-    port = settings.web_port + info.rank
-    return f"web at http://{settings.web_host}:{port}/"
+def worker_patches() -> Dict[str, str]:
+    """What each catch site's patch does, or would do, with the frameworks installed here
+    (imported to look, torch included: a command can afford it, a program never does)."""
+    found: Dict[str, str] = {}
+    for name in _catch_sites.MODULES:
+        if name in patches.status:  # imported by this process already, and patched or not
+            found[name] = patches.status[name]
+            continue
+        top = name.split(".", 1)[0]
+        try:
+            if importlib.util.find_spec(top) is None:
+                found[name] = f"{top} is not installed"
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module = importlib.import_module(name)
+        except Exception as exc:
+            found[name] = f"cannot import it: {type(exc).__name__}: {exc}"
+            continue
+        found[name] = patches.check(name, module)
+    return found
 
 
 def report() -> Dict[str, Any]:
-    settings = _settings.current()
-    info = _rank.detect()
+    settings = current_settings()
+    info = rank.detect()
     files = startup.survey()
     return {
         "version": __version__,
@@ -54,21 +57,11 @@ def report() -> Dict[str, Any]:
         "sitecustomize": files.sitecustomize,
         "hook_can_start": files.can_start,
         "hook_active": _hooks.installed(),
-        "settings": {
-            "IPDB_DEBUG": os.environ.get("IPDB_DEBUG"),
-            "enabled": settings.enabled,
-            "mode": settings.mode,
-            "socket_path": settings.socket_path,
-            "web_host": settings.web_host,
-            "web_port": settings.web_port,
-            "wait_timeout": settings.wait_timeout,
-            "dump_dir": settings.dump_dir,
-            "dump_timeout": settings.dump_timeout,
-        },
+        "settings": {"IPDB_DEBUG": os.environ.get("IPDB_DEBUG"), **dataclasses.asdict(settings)},
         "rank": {"rank": info.rank, "local_rank": info.local_rank, "world_size": info.world_size, "source": info.source},
-        "job_id": _rank.job_id(),
-        "session_would_go_to": _destination(settings, info),
-        "worker_patches": patches.survey(),
+        "job_id": rank.job_id(),
+        "session_would_go_to": dispatch.destination(),
+        "worker_patches": worker_patches(),
     }
 
 
@@ -86,7 +79,7 @@ def main(as_json: bool = False) -> int:
         pth = r["pth"] + ("" if r["pth_current"] else "  (outdated: reinstall pydebug-hook)")
         if r["pth_not_read"]:
             pth += f"\n{'':18s}not read by this interpreter: {r['pth_not_read']}"
-    bad_flag = _settings.parse_switch_word(s["IPDB_DEBUG"]) is None
+    bad_flag = parse_switch_word(s["IPDB_DEBUG"]) is None
     if r["hook_active"] and bad_flag and not s["enabled"]:
         # The start-up line installs the hooks for any value but the off words, so that
         # the warning about the value comes when an exception does.
@@ -103,7 +96,7 @@ def main(as_json: bool = False) -> int:
         debugging = f"off (IPDB_DEBUG={s['IPDB_DEBUG']!r} is not an on/off word: exceptions are reported, not debugged)"
     else:
         debugging = "off"
-    rank = r["rank"]
+    info = r["rank"]
     timeout = "forever" if s["wait_timeout"] is None else notice.duration(s["wait_timeout"])
     lines = [
         f"pydebug-hook {r['version']} on Python {r['python']} ({r['executable']})",
@@ -118,7 +111,7 @@ def main(as_json: bool = False) -> int:
         f"web address       {s['web_host']}:{s['web_port']} + rank",
         f"wait for client   {timeout}",
         f"dumps go to       {s['dump_dir']} (given up after {s['dump_timeout']:g} s)",
-        f"rank              {rank['rank']} of {rank['world_size']} (local {rank['local_rank']}; from {rank['source']})",
+        f"rank              {info['rank']} of {info['world_size']} (local {info['local_rank']}; from {info['source']})",
         f"job id            {r['job_id'] or '-'}",
         f"a session goes to {r['session_would_go_to']}",
     ]

@@ -1,13 +1,5 @@
-"""Which Python ``run`` and ``doctor`` are about: the one ``python`` means to the user.
-
-Installed as a tool (``pipx install``, ``uv tool install``), the command runs in an
-environment of its own, where the user's packages are not.  So ``run`` and ``doctor``
-hand over to the interpreter of the active environment when it is another one: the
-activated virtual environment (``VIRTUAL_ENV``), else, from a tool install, the first
-``python`` on ``PATH``; ``--python`` names one.  There this package is loaded from where
-it is installed (the user's environment need not have it), unless that environment has
-its own.
-"""
+"""Which Python ``run`` and ``doctor`` are about: the one ``python`` means to the user (an
+activated environment, or ``--python``), handed over to when it is not this one."""
 
 import os
 import shutil

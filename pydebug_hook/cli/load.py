@@ -13,6 +13,7 @@ import zlib
 from typing import Any, Dict, Optional, Tuple
 
 from ..core import notice
+from ..modes.console.debugger import make_debugger
 from ..modes.dump.files import HEADER_LIMIT, DumpError, parse_header
 
 _KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
@@ -31,6 +32,8 @@ def _read(path: str) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], int]:
         if not stat.S_ISREG(st.st_mode):
             raise DumpError(f"is {_KINDS.get(stat.S_IFMT(st.st_mode), 'not a regular file')}, not a dump")
         meta = parse_header(os.pread(fd, HEADER_LIMIT, 0))
+        # coredumpy, once main() took the working directory off sys.path: a dump names
+        # modules to import, and a `coredumpy.py` or `torch.py` there is not to be one.
         from ..modes.dump import bounds
 
         chatter = io.StringIO()  # coredumpy prints a version warning on stdout; ours is below
@@ -53,8 +56,7 @@ def _read(path: str) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], int]:
 
 
 def _intro(path: str, meta: Optional[Dict[str, Any]]) -> None:
-    from ..modes.dump.bounds import version
-    from ..modes.dump.files import _printable
+    from ..modes.dump.bounds import version  # imported by _read already
 
     if meta is None:
         notice.say(f"{path}: a coredumpy dump without pydebug-hook's header")
@@ -68,7 +70,7 @@ def _intro(path: str, meta: Optional[Dict[str, Any]]) -> None:
     saved = meta.get("saved_at")
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(saved)) if isinstance(saved, (int, float)) else "?"
     notice.say(
-        _printable(
+        notice.printable(
             f"{meta.get('kind', 'post-mortem')} of {meta.get('exception')} on rank {meta.get('rank')}/{meta.get('world_size')} "
             f"({', '.join(map(str, where))}){label}, saved {when}, Python {meta.get('python')}"
         )
@@ -78,10 +80,10 @@ def _intro(path: str, meta: Optional[Dict[str, Any]]) -> None:
     left_out = meta.get("left_out")
     if isinstance(left_out, dict) and left_out:
         what = ", ".join(f"{key}: {value}" for key, value in left_out.items())
-        notice.say(_printable(f"not everything was saved ({what}); such values show as <not saved: ...>"))
+        notice.say(notice.printable(f"not everything was saved ({what}); such values show as <not saved: ...>"))
     text = meta.get("traceback")
     if isinstance(text, str) and text and meta.get("kind") != "snapshot":
-        notice.write("".join(_printable(line) + "\n" for line in text.splitlines()))
+        notice.write("".join(notice.printable(line) + "\n" for line in text.splitlines()))
 
 
 def main(path: str) -> int:
@@ -101,8 +103,6 @@ def main(path: str) -> int:
     for filename, lines in (data.get("files") or {}).items():
         if isinstance(filename, str) and isinstance(lines, list):
             linecache.cache[filename] = (len(lines), None, lines, filename)  # the source as it was
-    from ..modes.console import make_debugger
-
     debugger = make_debugger()
     hooks = sys.excepthook, sys.displayhook
     try:

@@ -6,8 +6,11 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
+from ..core import notice, settings
 from ..core.notice import printable
 from ..core.registry import Record, records
+from ..modes.dump import files as dump_files
+from ..modes.socket import remove_stale_fallbacks
 
 COLUMNS = ("#", "RANK", "PID", "HOST", "MODE", "STATE", "AGE", "ENDPOINT", "EXCEPTION")
 
@@ -62,13 +65,9 @@ def table(found: Sequence[Record], now: Optional[float] = None) -> str:
 
 
 def main(as_json: bool = False) -> int:
-    from ..core import notice, settings
-    from ..modes.dump import files as _dumps
-    from ..modes.socket import remove_stale_fallbacks
-
     remove_stale_fallbacks()
     found = records()
-    where, dumps, notes = _dumps.listing(settings.read())
+    where, dumps, notes = dump_files.listing(settings.read())
     for note in notes:
         notice.say(note)
     if as_json:
@@ -82,5 +81,5 @@ def main(as_json: bool = False) -> int:
         sys.stdout.write(table(found))
     if dumps:
         sys.stdout.write(f"\ndumps in {where}, newest first (open one with: pydebug-hook load FILE)\n")
-        sys.stdout.write(_dumps.table(dumps, age))
+        sys.stdout.write(dump_files.table(dumps, age))
     return 0

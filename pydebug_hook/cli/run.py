@@ -1,10 +1,5 @@
-"""``pydebug-hook run``: run a script or module as ``python`` would, hooks installed.
-
-The program runs in a new ``__main__`` module that stays in ``sys.modules`` (pickling,
-multiprocessing's spawn and atexit handlers look for it there), as coverage.py and pdb do
-it: ``runpy.run_path`` would put its own frames above the program's, into every traceback
-and every debugger stack, and take ``__main__`` back when the program ends.
-"""
+"""``pydebug-hook run``: run a script or module as ``python`` would, hooks installed, in a
+``__main__`` of its own and without our frames in its tracebacks."""
 
 import os
 import sys

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from .. import _bootstrap
+from ..core import notice
 
 TEMPLATE_NAME = "sitecustomize.py.template"  # in the package; the repo's sitecustomize_template/sitecustomize.py
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../site-packages/pydebug_hook
@@ -136,8 +137,6 @@ def survey() -> Startup:
 
 def write_sitecustomize(directory: str, force: bool = False) -> int:
     """``pydebug-hook sitecustomize DIR``: the template as ``DIR/sitecustomize.py``."""
-    from ..core import notice
-
     text = template_text()
     target = os.path.join(directory, "sitecustomize.py")
     try:

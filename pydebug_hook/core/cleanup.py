@@ -1,19 +1,5 @@
-"""Remove what a session leaves on disk however the program ends.
-
-An action registered here runs once: when the session ends and calls it, at interpreter
-exit (``atexit``), or on SIGTERM / SIGHUP.  After a signal the program ends as it would
-have without us: the previous disposition is put back and the signal re-delivered (the
-default kills the process with that signal; a Python handler is called).  A signal the
-program ignored stays ignored and is not hooked.
-
-Limits: Python installs signal handlers only from the main thread, so a session that
-starts in another thread hooks the signals only if the main thread's session already
-did; otherwise a SIGTERM leaves the socket file behind as a *stale* socket, which the
-next session at that path replaces and ``pydebug-hook ls`` never lists (its record is
-pruned with the dead pid).  ``os._exit`` and SIGKILL leave the same traces, with the
-same remedy.  A forked child forgets the parent's actions (it must not unlink the
-parent's socket) and runs the *forget* callables to close inherited descriptors.
-"""
+"""Giving back what a session holds however the program ends: at the session's end, at
+exit, on SIGTERM/SIGHUP (then the signal acts as it would have), never in a forked child."""
 
 import atexit
 import itertools
@@ -177,3 +163,52 @@ def done(key: int) -> None:
         _safely(entry[0])
     if not _actions:
         _restore_signals()
+
+
+class Resource:
+    """What a session holds (a socket, a record, a place in a queue, a terminal): given
+    back once, however the session or the program ends.
+
+    :meth:`close` gives it back: at the session's end, at exit, or on SIGTERM/SIGHUP once
+    :meth:`hold` was called; only in the process that took it (a forked child calls
+    :meth:`_forget` instead, and its :meth:`close` does nothing); once, whichever comes
+    first, also when a signal handler interrupts a close.  A subclass writes
+    :meth:`_release` (give everything back) and, when it holds descriptors, :meth:`_forget`
+    (close this process's copies without touching what the parent still uses).
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.closed = False
+        self._once = threading.RLock()  # a signal handler may close what its thread was closing
+        self._key: Optional[int] = None
+
+    def hold(self) -> None:
+        """From now on, :meth:`close` runs however the program ends."""
+        if self._key is None and not self.closed:
+            self._key = add(self.close, forget=self._forget_in_child)
+
+    def close(self) -> None:
+        """Give everything back; idempotent, safe in a signal handler and from any thread."""
+        if os.getpid() != self.pid:
+            return
+        with self._once:
+            if self.closed:
+                return
+            self.closed = True
+        try:
+            self._release()
+        finally:
+            key, self._key = self._key, None
+            if key is not None:
+                done(key)  # forgets the action (it ran) and puts the signal handlers back
+
+    def _forget_in_child(self) -> None:
+        self.closed = True
+        self._forget()
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        """In a forked child: close this process's copies of descriptors, nothing else."""

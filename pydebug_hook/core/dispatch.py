@@ -1,23 +1,16 @@
-"""The one dispatch: the excepthooks, the decorator, the API and the CLI all call
-:func:`handle`, which decides whether an exception gets a session and runs it.
-
-Contract (DESIGN, "What happens on an uncaught exception"): header line, then the
-traceback once, then the session at the deepest frame; one session per exception;
-``SystemExit``/``KeyboardInterrupt``/``GeneratorExit``/``BdbQuit`` pass; sessions of one
-process run one at a time; a failure of the tool is one ``pydebug_hook:`` line and never
-hides the user's error; nothing on stdout.
-"""
+"""The one dispatch: the excepthooks, the decorator, the API and the worker patches all
+call :func:`handle`, which decides whether an exception gets a session and runs it in
+its mode.  The contract and one exception's path: docs/architecture.md."""
 
 import io
-import os
 import sys
-import threading
 import traceback
 from types import FrameType, TracebackType
 from typing import Callable, Optional
 
+from .. import modes
 from . import marks, notice, rank
-from . import settings as _settings
+from . import settings as settings_
 from .session import ChildInfo, Session, SessionError
 
 Report = Callable[[], None]
@@ -40,44 +33,9 @@ def wanted(exc: Optional[BaseException]) -> bool:
     if exc is None or _ignored(exc) or already_debugged(exc):
         return False
     try:
-        return _settings.current().enabled
+        return settings_.enabled()
     except Exception:
         return True  # let handle() decide and report
-
-
-class _Gate:
-    """Serializes sessions across the threads of one process.
-
-    A thread already in a session (code run from the debugger prompt raising through
-    a decorated function) does not open a nested one.  After ``fork`` the child gets a
-    fresh lock: the parent's may be held by a thread that does not exist in the child.
-    """
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.lock = threading.Lock()
-        self.owner: Optional[int] = None
-
-    def enter(self) -> bool:
-        me = threading.get_ident()
-        if self.owner == me:
-            return False
-        self.lock.acquire()
-        self.owner = me
-        return True
-
-    def leave(self) -> None:
-        self.owner = None
-        self.lock.release()
-
-
-_gate_holder = []  # [ _Gate ]; replaced in a forked child
-
-
-def _gate() -> _Gate:
-    if not _gate_holder or _gate_holder[0].pid != os.getpid():
-        _gate_holder[:] = [_Gate()]
-    return _gate_holder[0]
 
 
 # torch's init_process_group wraps sys.excepthook in this function, which points
@@ -127,38 +85,61 @@ def print_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -
         pass
 
 
-def _mode_module(session: Session):
-    if session.mode == "console":
-        from ..modes import console as mode
-    elif session.mode == "socket":
-        from ..modes import socket as mode
-    elif session.mode == "web":
-        from ..modes import web as mode
-    elif session.mode == "dump":
-        from ..modes import dump as mode
-    else:  # _reach.resolve returns the four above, or unattended (handled apart)
-        raise SessionError(f"unknown mode {session.mode!r}")
-    return mode
+def _echo_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+    """The traceback, as Python prints it, on the terminal that gets a copy of the
+    session's lines: stderr, where the program's hooks printed it, reaches nobody."""
+    if exc is None and tb is None or not notice.echoing():
+        return
+    try:
+        if exc is not None:
+            text = "".join(traceback.format_exception(type(exc), exc, tb))
+        else:
+            text = "".join(traceback.format_tb(tb))
+        notice.echo(text)
+    except Exception:
+        pass
 
 
-def _preflight(session: Session) -> None:
-    """A mode may define ``preflight(session)`` raising :class:`SessionError` when it
-    cannot work at all (console without stdin): the user then gets that one line and the
-    traceback, without a header announcing a session that never opens."""
-    check = getattr(_mode_module(session), "preflight", None)
-    if check is not None:
-        check(session)
+def _session(exc, tb, *, origin, settings, requested, reach, frame=None, child=None) -> Session:
+    """The session of *exc* (or of a breakpoint at *frame*), in the mode *requested*
+    resolves to where *reach* says the lines go (``auto``'s rule: core/reach.py)."""
+    # At an exception (see handle), or from the command.
+    from ..children import worker
+    from .reach import CONSOLE
+
+    resolved = reach.auto() if requested == modes.AUTO else requested
+    return Session(
+        exc=exc,
+        tb=tb,
+        rank=rank.detect(),
+        settings=settings,
+        mode=resolved,
+        origin=origin,
+        frame=frame,
+        child=child if child is not None else worker.current(),
+        job_id=rank.job_id(),
+        # auto may have chosen the controlling terminal of a process whose stdin is
+        # a pipe: the console must use that one (explicit console reads the pipe).
+        terminal=reach.terminal if resolved == CONSOLE and (requested == modes.AUTO or reach.consoles) else None,
+        output_captured=reach.stderr_what if reach.captured else None,
+    )
 
 
-def _run(session: Session, announce: Callable[[], None]) -> None:
-    """*announce* prints the header and the traceback: before the session, or, for a
-    mode that waits for its turn on a shared terminal, when the turn comes."""
-    mode = _mode_module(session)
-    if getattr(mode, "ANNOUNCES", False):
-        mode.run(session, announce)
-    else:
-        announce()
-        mode.run(session)
+def destination() -> str:
+    """Where a session of this process would go now, in words (``pydebug-hook doctor``):
+    the mode that would be chosen, asked where it would serve, worker offsets included."""
+    from .reach import UNATTENDED, survey  # from the command (see handle)
+
+    reach = survey()
+    try:
+        settings = settings_.current()
+        session = _session(None, None, origin="doctor", settings=settings, requested=settings.mode, reach=reach)
+        session.pid = "<pid>"  # type: ignore[assignment] -- the program's, not this command's
+        if session.mode == UNATTENDED:
+            return f"no session: {reach.why_nobody()}"
+        return modes.get(session.mode).where(session)
+    finally:
+        reach.close()
 
 
 def handle(
@@ -188,18 +169,18 @@ def handle(
                 return False
             if tb is None and exc is not None:
                 tb = exc.__traceback__
-        settings = _settings.current()
+        settings = settings_.current()
         if not (force or settings.enabled):
             return False
+        # At an exception only: importing Debugger (or @attach_on_error) stays light.
         from ..children import worker
+        from ..job import launchers
 
         if not force and worker.told_debugged_in_child(exc):
             return False  # the parent's report of a worker's failure debugged in the worker
-        from ..job import launchers
-
         if launchers.is_launcher_failure(exc):
             return False
-        gate = _gate()
+        gate = marks.gate()
         if not gate.enter():
             return False
     except Exception as error:  # the tool must never hide the user's exception
@@ -211,6 +192,8 @@ def handle(
     reach = None
 
     def announce(outcome: Optional[str] = None) -> None:
+        """The header (with *outcome* in place of the mode when no session opens) and
+        the traceback, once."""
         nonlocal reported
         if reported:
             return
@@ -225,44 +208,26 @@ def handle(
 
     try:
         marks.DEBUGGED.add(exc)
-        from . import reach as _reach
+        from ..job import sessions, timeouts  # at an exception only (above)
+        from .reach import UNATTENDED, survey
 
-        reach = _reach.survey()
-        requested = mode or settings.mode
-        resolved = _reach.resolve(requested, reach)
-        session = Session(
-            exc=exc,
-            tb=tb,
-            rank=rank.detect(),
-            settings=settings,
-            mode=resolved,
-            origin=origin,
-            frame=frame,
-            child=child if child is not None else worker.current(),
-            job_id=rank.job_id(),
-            # auto may have chosen the controlling terminal of a process whose stdin is
-            # a pipe: the console must use that one (explicit console reads the pipe).
-            terminal=reach.terminal if resolved == _reach.CONSOLE and (requested == "auto" or reach.consoles) else None,
-            output_captured=reach.stderr_what if reach.captured else None,
-        )
+        reach = survey()
+        session = _session(exc, tb, origin=origin, settings=settings, requested=mode or settings.mode, reach=reach, frame=frame, child=child)
         # Where stderr reaches nobody but the process runs on a terminal: the lines of
         # the session (header, traceback, waiting line) go there too.
         notice.echo_to(reach.echo_fd)
-        if resolved == _reach.UNATTENDED:
-            from .. import _unattended
-
-            _unattended.run(session, announce, reach.why_nobody())
+        if session.mode == UNATTENDED:
+            _unattended(session, announce, reach.why_nobody())
         else:
-            from ..job import sessions as job_sessions
-
-            job = job_sessions.begin(session)  # root cause or consequence; the job's session files
+            job = sessions.begin(session)  # root cause or consequence; the job's session files
             if job is not None and job.root_ended:
-                announce(job_sessions.ROOT_ENDED)
+                announce(sessions.ROOT_ENDED)
             else:
-                _preflight(session)
-                restore_timeouts = job_sessions.raise_pg_timeouts()
+                chosen = modes.get(session.mode)
+                chosen.preflight(session)
+                restore_timeouts = timeouts.raise_pg_timeouts()
                 try:
-                    _run(session, announce)
+                    chosen.run(session, announce)
                 finally:
                     if frame is None:  # a live breakpoint keeps them, as torch's own does
                         restore_timeouts()
@@ -277,7 +242,7 @@ def handle(
             else:
                 print_traceback(exc, tb)
         if job is not None:
-            job.end()
+            job.close()
         gate.leave()
     try:
         if job is not None:
@@ -292,16 +257,11 @@ def handle(
     return True
 
 
-def _echo_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
-    """The traceback, as Python prints it, on the terminal that gets a copy of the
-    session's lines: stderr, where the program's hooks printed it, reaches nobody."""
-    if exc is None and tb is None or not notice.echoing():
+def _unattended(session: Session, announce: Callable[..., None], why: str) -> None:
+    """No session where nobody would know it waits (docs/auto.md): one line in the
+    header's place, the traceback, and the crash site saved as dump mode saves it."""
+    if session.is_breakpoint:  # a live stop nobody can see: the program runs on
+        announce(f"no session: {why}")
         return
-    try:
-        if exc is not None:
-            text = "".join(traceback.format_exception(type(exc), exc, tb))
-        else:
-            text = "".join(traceback.format_tb(tb))
-        notice.echo(text)
-    except Exception:
-        pass
+    announce(f"no session: {why}; the post-mortem is saved instead (IPDB_MODE=socket would wait)")
+    modes.get("dump").run(session, announce)

@@ -1,14 +1,11 @@
-"""Opening the files and directories of the runtime directory without trusting them.
-
-Every record, ticket and job file is opened here: without following a symbolic link,
-without blocking on a named pipe, and then checked on the open descriptor (a regular
-file, owned by us, not larger than a record can be), so that what another user could
-have put in its place is refused before a byte of it is read.
-"""
+"""Opening the files of the runtime directory without trusting them (no link followed, no
+pipe waited on, a regular file of ours of a record's size), and removing what a process
+that is gone left there."""
 
 import errno
 import json
 import os
+import socket
 import stat
 from pathlib import Path
 from typing import Any, Dict, Union
@@ -108,3 +105,46 @@ def private_dir(path: PathLike, create: bool = True) -> Path:
     if st.st_mode & 0o077:
         raise Untrusted(f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):o})")
     return path
+
+
+# -- what a process that is gone left behind ------------------------------------------
+
+
+def probe(path: str) -> str:
+    """``"live"`` when a socket is bound at *path*, ``"stale"`` when nothing is bound
+    there any more, ``"unknown"`` otherwise.
+
+    Asked without making a connection: a listening session would accept a stream
+    connection as its client (and start its wait over).  A datagram socket cannot
+    connect to a stream socket: the kernel answers ``EPROTOTYPE`` when one is bound at
+    the path, and ``ECONNREFUSED`` when none is."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.connect(path)
+        return "live"  # a datagram socket is bound there
+    except ConnectionRefusedError:
+        return "stale"
+    except OSError as exc:
+        return "live" if exc.errno == errno.EPROTOTYPE else "unknown"
+    finally:
+        sock.close()
+
+
+def remove_if_stale(path: str) -> bool:
+    """Unlink *path* when it is a socket of ours that refuses connections, and is still
+    the same socket right before the unlink (not one a new session put there meanwhile).
+    For the leftovers of a process that is gone (SIGKILL): the caller knows its pid is."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid() or probe(path) != "stale":
+        return False
+    try:
+        again = os.lstat(path)
+        if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISSOCK(again.st_mode):
+            return False
+        os.unlink(path)
+    except OSError:
+        return False
+    return True

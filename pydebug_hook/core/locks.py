@@ -1,12 +1,5 @@
-"""Files that say "I am still here" by being ``flock``-ed for as long as their owner is.
-
-Why ``flock``: whoever waits for an owner blocks in the kernel (no polling, no CPU), and
-the lock goes away with the owner however it ends, SIGKILL included, so a crash never
-leaves anybody waiting.  A file is locked before it becomes visible (written under a
-hidden name, locked, renamed), so a listed file is either held or left over by an owner
-that died; the owner removes it before letting go of the lock, so a file found unlocked
-and still there is a leftover, and is removed by whoever finds it.
-"""
+"""Files that say "I am still here" by being ``flock``-ed for as long as their owner is:
+waiting for an owner costs no CPU, and a crash never leaves anybody waiting."""
 
 import fcntl
 import os

@@ -1,19 +1,9 @@
-"""What the tool remembers about exception objects ("already debugged", "reached our
-excepthook"), without asking the exception: its ``__setattr__`` may refuse (a frozen
-dataclass), raise anything (``SystemExit`` included), or its class may have no room.
-
-An exception that can be weakly referenced (a class of the program without
-``__slots__``) is remembered by identity, with a weak reference that forgets it when it
-dies; nothing is written on it.  Built-in exceptions cannot be weakly referenced: they
-get an entry in the instance dictionary that every ``BaseException`` has, written
-through ``BaseException``'s own descriptor, past any ``__setattr__``.  The entry holds
-a token of this process (a forked child, which may be inside the very session that
-handles the exception, inherits it), so that a copy pickled to a process started
-anew is not taken there for one already seen.  Neither way keeps the exception, its
-traceback or its frames alive.
-"""
+"""What this process remembers between sessions: which exceptions were debugged (or
+reached our excepthook), without writing on them, and the gate its sessions pass one at a
+time."""
 
 import os
+import threading
 import weakref
 from typing import Any, Dict, Optional
 
@@ -67,5 +57,42 @@ class Marks:
 
 
 DEBUGGED = Marks("debugged")  # a session was opened for it (or is open)
-SEEN = Marks("seen")  # it reached our sys.excepthook (see _hooks._debug_at_exit)
-TOLD = Marks("told")  # the parent said it was debugged in a worker (see _children)
+SEEN = Marks("seen")  # it reached our sys.excepthook (see pydebug_hook._hooks._debug_at_exit)
+TOLD = Marks("told")  # the parent said it was debugged in a worker (see pydebug_hook.children.worker)
+
+
+class Gate:
+    """Serializes sessions across the threads of one process.
+
+    A thread already in a session (code run from the debugger prompt raising through
+    a decorated function) does not open a nested one.  After ``fork`` the child gets a
+    fresh lock: the parent's may be held by a thread that does not exist in the child.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.owner: Optional[int] = None
+
+    def enter(self) -> bool:
+        """Wait for the gate; False (at once) in a thread that holds it already."""
+        me = threading.get_ident()
+        if self.owner == me:
+            return False
+        self.lock.acquire()
+        self.owner = me
+        return True
+
+    def leave(self) -> None:
+        self.owner = None
+        self.lock.release()
+
+
+_gate_holder = []  # [Gate]; replaced in a forked child
+
+
+def gate() -> Gate:
+    """This process's session gate."""
+    if not _gate_holder or _gate_holder[0].pid != os.getpid():
+        _gate_holder[:] = [Gate()]
+    return _gate_holder[0]

@@ -1,13 +1,5 @@
-"""Messages from the tool itself, written to the real stderr file descriptor.
-
-Why fd 2 and not ``sys.stderr``: torch's ``init_process_group`` wraps ``sys.excepthook``
-and points ``sys.stderr`` at a ``StringIO`` while our hook runs, so anything written there
-would appear only after the session; other hosts redirect ``sys.stderr`` to loggers whose
-locks may be held.  A raw ``os.write`` cannot deadlock and is seen at once.
-
-When stderr goes where no person sees it (a parent captures it) and the process runs on
-a terminal, a session copies its lines to that terminal (:func:`echo_to`).
-"""
+"""Our own messages, on the real stderr file descriptor (and a copy on the terminal when
+stderr reaches nobody), with what came from elsewhere escaped."""
 
 import os
 import sys

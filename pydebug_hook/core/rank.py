@@ -1,16 +1,10 @@
-"""Which rank of which job this process is, from the process group or the launcher.
-
-Order: ``torch.distributed`` when it is already imported *and* initialized (we never
-import torch); else the launcher's variables, most specific first: torchrun / accelerate /
-deepspeed (``RANK``), Slurm (``SLURM_PROCID``), Open MPI (``OMPI_COMM_WORLD_*``),
-MPICH / PMI (``PMI_RANK``); else a single process, rank 0.  torchrun inside an
-``srun`` step sets both ``RANK`` and ``SLURM_PROCID``; ``RANK`` is the one that counts.
-"""
+"""Which rank of which job this process is: from torch.distributed when it is imported and
+initialized, else from the launcher's variables, else rank 0 of 1."""
 
 import os
 import sys
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from typing import Iterable, Mapping, Optional, Tuple, Union
 
 from . import notice
 
@@ -99,6 +93,14 @@ def detect(environ: Optional[Mapping[str, str]] = None) -> RankInfo:
             world = None
         return RankInfo(rank, rank if local is None else local, rank + 1 if world is None else world, source)
     return RankInfo()
+
+
+def selected(ranks: Union[int, Iterable[int], None]) -> bool:
+    """Whether this process is one of *ranks* (an int or several; None: every rank)."""
+    if ranks is None:
+        return True
+    wanted = {ranks} if isinstance(ranks, int) else set(ranks)
+    return detect().rank in wanted
 
 
 def job_id(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:

@@ -1,20 +1,12 @@
-"""Who would see a session wait: where the header and the waiting line reach a person,
-and what ``auto`` makes of it.  The rule and its table of situations: docs/auto.md.
-
-A session only waits where a person has been told.  The lines go to stderr (fd 2); they
-reach a person when stderr is a terminal, a log (a regular file, the systemd journal),
-or a pipe that a launcher relays to one (Slurm's ``slurmstepd``, MPI's daemons).  When
-stderr goes elsewhere (a parent captures it) and the process runs on a terminal, the
-lines go to that terminal too, and a console session reads and writes it.  Where
-nothing reaches a person, ``auto`` does not wait.
-"""
+"""Who would see a session wait: where the header and the waiting line reach a person, and
+what ``auto`` makes of it (console, socket, or no session).  The rule: docs/auto.md."""
 
 import os
 import stat
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from ..job import launchers
+from . import proc, settings
 from .notice import printable
 from .terminal import Terminal, console_terminal, controlling_terminal, stdin_is_devnull
 
@@ -28,23 +20,18 @@ PIPE, OTHER = "pipe", "other"  # these do not (a parent captures it, /dev/null, 
 _ANCESTORS = 16  # how far up the process tree a pipe is followed
 _TERMINAL_MAJORS = (4, 5, *range(136, 144))  # virtual consoles, /dev/tty, pseudo-terminals
 
-
-def _parent_of(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-        return int(data[data.rfind(b")") + 2 :].split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
+# Process names (/proc/PID/comm) of the launcher daemons that start a job's ranks on a
+# node and send what they write to the launcher command (its terminal, or the batch
+# job's log file); the list is in docs/distributed.md.
+OUTPUT_RELAYS = frozenset(("slurmstepd", "orted", "prted", "hydra_pmi_proxy", "pmi_proxy"))
+# Launcher commands that read their local ranks' output and write it to their own.
+OUTPUT_FORWARDERS = frozenset(("mpirun", "mpiexec", "orterun", "prterun", "mpiexec.hydra"))
 
 
 def _name_of(pid: int) -> str:
     """A process's name, fit to print (any process may set its own to anything)."""
-    try:
-        with open(f"/proc/{pid}/comm", "rb") as f:
-            return printable(f.read().rstrip(b"\n").decode("utf-8", "replace"))
-    except OSError:
-        return "?"
+    name = proc.name(pid)
+    return "?" if name is None else printable(name)
 
 
 def _kind(st: os.stat_result, fd: Optional[int] = None) -> Tuple[str, str]:
@@ -77,7 +64,7 @@ def _follow_pipe(st: os.stat_result) -> Tuple[str, str]:
     else keeps it: a parent that captures our output."""
     pid, pipe = os.getpid(), (st.st_dev, st.st_ino)
     for _ in range(_ANCESTORS):
-        parent = _parent_of(pid)
+        parent = proc.parent(pid)
         if parent <= 1:
             break
         try:
@@ -88,9 +75,9 @@ def _follow_pipe(st: os.stat_result) -> Tuple[str, str]:
             pid = parent
             continue
         name = _name_of(parent)
-        if name in launchers.OUTPUT_RELAYS:
+        if name in OUTPUT_RELAYS:
             return RELAYED, f"a pipe that {name} (pid {parent}) relays to the job's terminal or log"
-        if name in launchers.OUTPUT_FORWARDERS and theirs is not None:
+        if name in OUTPUT_FORWARDERS and theirs is not None:
             kind, what = _kind(theirs)
             if kind != PIPE or not stat.S_ISFIFO(theirs.st_mode):
                 return (RELAYED if kind in (TERMINAL, LOG) else kind), f"a pipe that {name} (pid {parent}) passes on to {what}"
@@ -116,7 +103,7 @@ def stderr_destination() -> Tuple[str, str]:
 def under_ci() -> bool:
     """``CI`` set (GitHub Actions, GitLab CI, Travis, CircleCI, Buildkite... do): nobody
     attends the job, whatever its output goes to."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
+    return settings.parse_switch_word(os.environ.get("CI")) is not False
 
 
 @dataclass
@@ -202,9 +189,3 @@ def survey() -> Reach:
         except OSError:
             pass
     return reach
-
-
-def resolve(requested: str, reach: Reach) -> str:
-    """The mode a session runs in: an explicit one as asked, ``auto`` by the rule."""
-    return reach.auto() if requested == "auto" else requested
-

@@ -1,15 +1,6 @@
-"""Where waiting sessions can be found: one JSON record per session in a per-user
-runtime directory (mode 0700), removed when the session ends.
-
-``$XDG_RUNTIME_DIR/pydebug_hook`` when the runtime directory is set and ours, else
-``$TMPDIR/pydebug_hook-<uid>`` (``/tmp/...``).  Another user can make that second name
-first: a directory that is not ours or is open to others is never used; one line says
-so, and the first private directory of ours named ``pydebug_hook-<uid>.<time>-<random>`` next
-to it is used instead (made when there is none).  Every process of the user picks the
-same one by the same rule, so that sessions, ``ls`` and ``attach`` agree without a file
-to tell them.  Records of processes that are gone are pruned by whoever lists them;
-a record that is not one of ours, or not a valid record, is skipped with one line.
-"""
+"""Where waiting sessions can be found: one JSON record per session in a per-user runtime
+directory (0700), removed when the session ends, pruned by whoever lists it when its
+process is gone."""
 
 import itertools
 import json
@@ -22,7 +13,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
-from . import files, notice
+from . import files, notice, proc
 from .session import Session, SessionError
 
 SCHEMA = 1
@@ -125,35 +116,6 @@ def private_dirs() -> Iterator[Path]:
             yield path
 
 
-def process_start_time(pid: int) -> Optional[int]:
-    """Start time of *pid* in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # the command name (field 2) may contain spaces and parentheses: split after the last ')'
-    rest = data[data.rfind(b")") + 2 :].split()
-    try:
-        return int(rest[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int, start_time: Optional[int] = None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if start_time is not None:
-        now = process_start_time(pid)
-        if now is not None and now != start_time:
-            return False
-    return True
-
-
 @dataclass
 class Record:
     rank: int
@@ -192,7 +154,7 @@ class Record:
             label=session.label,
             child=session.child.describe() if session.child else None,
             kind="breakpoint" if session.is_breakpoint else "post-mortem",
-            pid_start=process_start_time(session.pid),
+            pid_start=proc.start_ticks(session.pid),
             extra=dict(extra),
         )
 
@@ -225,7 +187,7 @@ class Record:
     def alive(self) -> bool:
         if self.host != socket.gethostname():
             return True  # cannot tell from here
-        return pid_alive(self.pid, self.pid_start)
+        return proc.alive(self.pid, self.pid_start)
 
 
 def _is_int(value: Any) -> bool:
@@ -333,9 +295,7 @@ def _remove_endpoint(record: Record) -> None:
     is still a socket of ours that nobody answers."""
     if record.host != socket.gethostname() or not isinstance(record.endpoint, str) or not os.path.isabs(record.endpoint):
         return
-    from ..modes.socket.listener import remove_if_stale
-
-    remove_if_stale(record.endpoint)
+    files.remove_if_stale(record.endpoint)
 
 
 def read_record(path: Path) -> Record:

@@ -92,6 +92,24 @@ class Session:
             parts.append(self.child.describe())
         return f"rank {r.rank}/{r.world_size} ({', '.join(parts)})"
 
+    @property
+    def labelled(self) -> str:
+        """`` [consequence of rank 1's failure]``, or nothing: what follows a session's
+        description in every line about it."""
+        return f" [{self.label}]" if self.label else ""
+
+    @property
+    def who(self) -> str:
+        """``rank 1 (pid 42, ValueError: bad) [its label]``: how the waiting lines and
+        the dump's line start."""
+        return f"rank {self.rank.rank} (pid {self.pid}, {self.summary}){self.labelled}"
+
+    def require_stack(self) -> None:
+        """A SessionError when there is nothing to debug (a post-mortem without a
+        traceback: a SyntaxError of the script itself)."""
+        if not self.is_breakpoint and self.tb is None:
+            raise SessionError("nothing to debug: the exception has no traceback")
+
     def left_at_exit(self) -> str:
         """The line said when the program exits while this session (of a daemon thread)
         is still open."""
@@ -100,6 +118,5 @@ class Session:
     def header(self, outcome: Optional[str] = None) -> str:
         """The header line; *outcome* replaces ``-> MODE session`` when none opens."""
         what = self.summary if self.is_breakpoint else self.exc_name
-        label = f" [{self.label}]" if self.label else ""
         end = f"({outcome})" if outcome else f"-> {self.mode} session"
-        return f"pydebug_hook: {printable(f'{what} on {self.where}{label} {end}')}\n"
+        return f"pydebug_hook: {printable(f'{what} on {self.where}{self.labelled} {end}')}\n"

@@ -1,19 +1,21 @@
 """The settings of the DESIGN's table, read when an exception is handled.
 
-Values come from ``Debugger.debug_flag`` / ``Debugger.debug_mode`` when set in code, else
-from the environment.  A bad value is reported once (one line on stderr) and replaced by
-its documented default; parsing never raises.
+Values come from the code overrides (``Debugger.debug_flag`` / ``Debugger.debug_mode``
+store theirs here) when set, else from the environment.  A bad value is reported once
+(one line on stderr) and replaced by its documented default; parsing never raises.
 """
 
 import os
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Any, FrozenSet, Mapping, Optional
 
+from .. import modes
 from . import notice
 
-MODES = ("console", "web", "socket", "dump", "auto")
-_ON = ("1", "true", "yes", "on")
-_OFF = ("0", "false", "no", "off", "")
+ON_WORDS = ("1", "true", "yes", "on")
+# The start-up line (pydebug_hook._bootstrap, which may import nothing) and the
+# sitecustomize template keep their own copy; a test holds them to this one.
+OFF_WORDS = ("", "0", "false", "no", "off")
 
 DEFAULT_SOCKET_PATH = "/tmp/pdb.sock.{rank}"
 DEFAULT_WEB_HOST = "127.0.0.1"
@@ -39,7 +41,7 @@ def parse_switch_word(value: Optional[str]) -> Optional[bool]:
     if value is None:
         return False
     word = value.strip().lower()
-    return True if word in _ON else False if word in _OFF else None
+    return True if word in ON_WORDS else False if word in OFF_WORDS else None
 
 
 def parse_switch(name: str, value: Optional[str], when_bad: bool, meaning: str) -> bool:
@@ -58,15 +60,18 @@ def parse_flag(value: Optional[str]) -> bool:
 
 
 def parse_mode(value: Optional[str], source: str = "IPDB_MODE") -> str:
+    """A mode's name (one of :func:`pydebug_hook.modes.names`); anything else warns once
+    and gives ``auto``."""
     if value is None or not str(value).strip():
-        return "auto"
+        return modes.AUTO
     word = str(value).strip().lower()
-    if word in MODES:
+    known = modes.names()
+    if word in known:
         return word
     notice.warn_once(
-        (source, value), f"{source}={value!r} is not one of {', '.join(MODES)}; using auto"
+        (source, value), f"{source}={value!r} is not one of {', '.join(known)}; using auto"
     )
-    return "auto"
+    return modes.AUTO
 
 
 def _parse_port(value: Optional[str]) -> int:
@@ -185,8 +190,57 @@ def read(
     )
 
 
-def current() -> Settings:
-    """Settings now: code overrides from :class:`Debugger`, then the environment."""
-    from .._api import Debugger
+# -- what the program set in code --------------------------------------------------------
 
-    return read(None, Debugger._flag_override, Debugger._mode_override)
+# Debugger.debug_flag / Debugger.debug_mode assigned in code (None: the environment's).
+_overrides = {"flag": None, "mode": None}
+_KEEP: Any = object()
+
+
+def override(*, flag: Optional[bool] = _KEEP, mode: Optional[str] = _KEEP) -> None:
+    """Set a code override (a ``Debugger.debug_flag`` / ``debug_mode`` assignment); None
+    gives the setting back to the environment, and one not named stays as it is."""
+    if flag is not _KEEP:
+        _overrides["flag"] = None if flag is None else bool(flag)
+    if mode is not _KEEP:
+        _overrides["mode"] = mode
+
+
+def enabled() -> bool:
+    """Whether debugging is on now: the code's override, else ``IPDB_DEBUG``."""
+    flag = _overrides["flag"]
+    return flag if flag is not None else parse_flag(os.environ.get("IPDB_DEBUG"))
+
+
+def mode() -> str:
+    """The mode asked for now: the code's override, else ``IPDB_MODE``."""
+    if _overrides["mode"] is not None:
+        return parse_mode(_overrides["mode"], "Debugger.debug_mode")
+    return parse_mode(os.environ.get("IPDB_MODE"))
+
+
+def current() -> Settings:
+    """Settings now: the code overrides, then the environment."""
+    return read(None, _overrides["flag"], _overrides["mode"])
+
+
+# -- live breakpoints ----------------------------------------------------------------------
+
+
+def breakpoint_ranks(value: Optional[str] = None) -> Optional[FrozenSet[int]]:
+    """``IPDB_BREAKPOINT_RANKS`` (``1`` or ``0,2``; empty or ``all``: every rank) parsed:
+    the ranks whose breakpoints stop, None for every rank."""
+    raw = os.environ.get("IPDB_BREAKPOINT_RANKS") if value is None else value
+    if raw is None or raw.strip().lower() in ("", "all", "*"):
+        return None
+    try:
+        ranks = frozenset(int(part) for part in raw.split(",") if part.strip())
+        if ranks and min(ranks) >= 0:
+            return ranks
+    except ValueError:
+        pass
+    notice.warn_once(
+        ("IPDB_BREAKPOINT_RANKS", raw),
+        f"IPDB_BREAKPOINT_RANKS={raw!r} is not a comma-separated list of ranks; every rank stops",
+    )
+    return None

@@ -1,31 +1,13 @@
-"""Which terminal a console session would use, and what it takes to use it.
-
-The terminal of a console session is the one on ``sys.stdin`` when stdin is a terminal.
-A process whose stdin is ``/dev/null`` may still have one: a multiprocessing child
-(multiprocessing replaces ``sys.stdin`` only, its descriptor 0 is still the terminal),
-or a job that a script started with ``&`` (without job control, the shell gives it
-``/dev/null``; its controlling terminal, ``/dev/tty``, is still there).  A process that
-ignores SIGHUP (``nohup``) is meant to outlive its terminal and is given none.  A pipe
-or a file on stdin is not a terminal: an explicit console mode then reads the
-debugger's commands from it; ``auto`` looks further (:mod:`._reach`).  Whichever
-terminal a session uses, it reads and writes that terminal (:class:`StreamsOn`).
-
-Processes that share a terminal (the workers of torchrun or mpirun, jobs started with
-``&``) are told apart from the rest by the terminal's device number (``st_rdev``): that
-is the key of the terminal queue (:mod:`._arbiter`).
-
-A background job of an interactive shell reads its controlling terminal at the price of
-being stopped (SIGTTIN): :meth:`Terminal.background` says when that would happen, and
-``auto`` then picks socket mode.  Writing to it stops it only under ``stty tostop``
-(:meth:`Terminal.writing_stops_us`).  torchrun's workers are in sessions of their own, where
-the shared terminal is not their controlling terminal, and they read it freely.
-"""
+"""Which terminal a console session would use (stdin's, descriptor 0's, the controlling
+one), what using it takes, and what stops a background process that reads it."""
 
 import os
 import stat
 import sys
 from dataclasses import dataclass
 from typing import Optional
+
+from . import proc
 
 DEV_TTY = "/dev/tty"
 
@@ -128,12 +110,7 @@ def _controlling_device() -> Optional[int]:
     """The device number of our controlling terminal (``tty_nr`` in ``/proc/self/stat``):
     ``/dev/tty`` itself has a device number of its own (5, 0), the same for every
     terminal, so it cannot be the key that processes on one terminal share."""
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            data = f.read()
-        tty_nr = int(data[data.rfind(b")") + 2 :].split()[4])
-    except (OSError, ValueError, IndexError):
-        return None
+    tty_nr = proc.tty_nr()
     if tty_nr == 0:
         return None
     # The kernel's encoding (new_encode_dev): minor's low byte, major, minor's high bits.

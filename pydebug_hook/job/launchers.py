@@ -1,29 +1,16 @@
-"""Launchers: the processes that start ranks, and those that carry their output.
-
-Launcher processes (torchrun's agent, accelerate, deepspeed) are not ours to debug.
-They inherit ``IPDB_DEBUG`` from the user's shell like their workers do.  When a worker
-fails, the agent raises a summary exception (``ChildFailedError``; accelerate's
-``CalledProcessError``) at its top level; a session there would take rank 0's endpoint
-and keep the job from ever exiting.  One line says that it was skipped.
-
-The launcher daemons that relay a rank's output to the person who started the job
-(``OUTPUT_RELAYS``, ``OUTPUT_FORWARDERS``) tell :mod:`._reach` that a pipe on stderr
-reaches somebody.  The lists are in docs/distributed.md.
-"""
+"""Launcher processes (torchrun's agent, accelerate, deepspeed) are not ours to debug:
+they inherit ``IPDB_DEBUG`` like their workers, and report their workers' failures with a
+summary exception that a session would hold up forever (docs/distributed.md)."""
 
 import os
 import sys
 from typing import Optional
 
+from ..core.notice import printable, say
+
 _LAUNCHER_MODULES = ("torch.distributed.run", "torch.distributed.launch", "accelerate.commands.launch")
 _LAUNCHER_SCRIPTS = ("torchrun", "accelerate", "deepspeed")
 _SUMMARY_EXCEPTIONS = (("torch.distributed.elastic.multiprocessing.errors", "ChildFailedError"),)
-
-# Process names (/proc/PID/comm) of daemons that start a job's ranks on a node and send
-# what they write to the launcher command (its terminal, or the batch job's log file).
-OUTPUT_RELAYS = frozenset(("slurmstepd", "orted", "prted", "hydra_pmi_proxy", "pmi_proxy"))
-# Launcher commands that read their local ranks' output and write it to their own.
-OUTPUT_FORWARDERS = frozenset(("mpirun", "mpiexec", "orterun", "prterun", "mpiexec.hydra"))
 
 
 def _main_module_name() -> str:
@@ -56,8 +43,6 @@ def is_launcher_failure(exc: Optional[BaseException]) -> bool:
     if not (summary or is_launcher_process()):
         return False
     if exc is not None and not getattr(exc, _TOLD, False):
-        from ..core.notice import printable, say
-
         say(
             f"{printable(type(exc).__name__)} in the launcher {_launcher_name()} (pid {os.getpid()}) is not debugged: "
             "launchers report their workers' failures, which are debugged in the workers"

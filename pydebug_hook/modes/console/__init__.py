@@ -1,186 +1,33 @@
-"""Console mode: ipdb (pdb when ipdb cannot be used) on the process's own terminal.
-
-Processes that share the terminal (the ranks of torchrun or mpirun, jobs started with
-``&``) take it one at a time, first failure first (:mod:`._arbiter`); one waiting for it
-serves its session on its socket meanwhile.
-"""
+"""Console mode: ipdb (pdb when ipdb cannot be used) on the process's own terminal, taken
+in turn with the other processes on it (terminal_queue.py)."""
 
 import os
 import sys
-import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Optional
 
-from ...core import cleanup, notice, registry
+from ...core import cleanup, notice, pdb_policy, registry
 from ...core.session import Session, SessionError
 from ...core.terminal import StreamsOn, Terminal, console_terminal, stdin_fd
 from . import terminal_queue
-
-_MISSING = object()
-
-
-class _HostState:
-    """What building an IPython shell changes in the process, put back afterwards.
-
-    IPython's shell is made for an interactive interpreter: it replaces
-    ``sys.modules['__main__']`` with its own namespace, puts ``''`` on ``sys.path``, sets
-    ``sys.ps1`` (programs read that as "interactive"), adds ``__IPYTHON__`` and
-    ``display`` to builtins (libraries read that as "inside IPython"), adds a warnings
-    filter and swaps the display and except hooks.  The program being debugged keeps
-    running after a session in a thread or a decorated call, so none of that may stay.
-    """
-
-    def __init__(self) -> None:
-        import builtins
-
-        self.builtins = builtins
-        self.main = sys.modules.get("__main__", _MISSING)
-        self.path = list(sys.path)
-        self.ps: Dict[str, Any] = {name: getattr(sys, name, _MISSING) for name in ("ps1", "ps2")}
-        self.builtin_names = set(vars(builtins))
-        self.hooks = sys.excepthook, sys.displayhook
-        warnings = sys.modules.get("warnings")
-        self.filters = list(warnings.filters) if warnings is not None else None
-
-    def restore(self) -> None:
-        if self.main is not _MISSING:
-            sys.modules["__main__"] = self.main
-        if sys.path != self.path:
-            sys.path[:] = self.path
-        for name, value in self.ps.items():
-            if value is _MISSING:
-                if hasattr(sys, name):
-                    delattr(sys, name)
-            else:
-                setattr(sys, name, value)
-        for name in ("__IPYTHON__", "display"):
-            if name not in self.builtin_names:
-                vars(self.builtins).pop(name, None)
-        sys.excepthook, sys.displayhook = self.hooks
-        warnings = sys.modules.get("warnings")
-        if warnings is not None and self.filters is not None and warnings.filters != self.filters:
-            warnings.filters[:] = self.filters
-            mutated = getattr(warnings, "_filters_mutated", None)  # its cache key; private
-            if mutated is not None:
-                mutated()
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except Exception:
-        return False
-
-
-class _PromptThreads:
-    """What IPython's debugger asks of its ``thread_executor`` (``submit(fn).result()``:
-    it runs each prompt in another thread, away from any event loop of the program),
-    with a new thread per prompt instead of a ``ThreadPoolExecutor``.  An executor
-    refuses work once the interpreter has begun to shut down, and a thread whose
-    exception waited for the main thread's session gets its own session exactly then:
-    after ``q`` at the main thread's prompt, while Python joins the other threads."""
-
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        from concurrent.futures import Future
-
-        future: Any = Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:  # our thread: what the prompt raises goes to the caller
-                future.set_exception(exc)
-
-        threading.Thread(target=run, name="pydebug_hook-prompt", daemon=True).start()
-        return future
-
-    def shutdown(self, wait: bool = True, **kwargs: Any) -> None:
-        pass
-
-
-def _new_ipdb() -> Any:
-    # What ipdb.post_mortem() does to get its debugger (ipdb.__main__._get_debugger_cls
-    # and _init_pdb), minus what it should not do to a program that goes on running:
-    # wrap sys.excepthook for good, and keep an IPython history database and its thread.
-    from ipdb.__main__ import get_context_from_config
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is None:
-        from IPython.terminal.ipapp import TerminalIPythonApp
-
-        app = TerminalIPythonApp()
-        app.interact = False  # no banner, no prompt: the app only loads the configuration
-        argv = ["--no-term-title", "--HistoryManager.hist_file=:memory:"]
-        if _isatty(sys.stdin) and _isatty(sys.stdout):
-            # IPython falls back to a plain input() prompt unless stdin, stdout *and*
-            # stderr were terminals when it was imported; the session's streams are on
-            # the terminal even where stderr is captured or a log file.
-            argv.append("--TerminalInteractiveShell.simple_prompt=False")
-        app.initialize(argv)
-        shell = app.shell
-    context = os.environ.get("IPDB_CONTEXT_SIZE") or get_context_from_config()
-    try:
-        debugger = shell.debugger_cls(context=int(context))
-    except TypeError:
-        debugger = shell.debugger_cls()
-    executor = getattr(debugger, "thread_executor", None)
-    if executor is not None and callable(getattr(executor, "submit", None)):
-        debugger.thread_executor = _PromptThreads()
-        try:
-            executor.shutdown(wait=False)  # never used: it has started no thread yet
-        except Exception:
-            pass
-    return debugger
-
-
-def _plain_off_terminal(debugger: Any) -> Any:
-    """No colours where the debugger's output is not a terminal (a pipe, a file, a
-    socket): escape codes would land there as text."""
-    if _isatty(debugger.stdout):
-        return debugger
-    try:
-        if hasattr(debugger, "set_theme_name"):  # IPython 9
-            debugger.set_theme_name("nocolor")
-        else:  # IPython 8
-            debugger.set_colors("NoColor")
-    except Exception:
-        pass
-    return debugger
-
-
-def make_debugger() -> Any:
-    """An ipdb debugger, or pdb's when ipdb is missing or broken (said in one line)."""
-    state = _HostState()
-    try:
-        return _plain_off_terminal(_new_ipdb())
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("ipdb", "IPython"):
-            notice.say(f"ipdb could not be loaded ({notice.describe_error(exc)}); using pdb")
-    except Exception as exc:
-        notice.say(f"ipdb could not be loaded ({notice.describe_error(exc)}); using pdb")
-    finally:
-        state.restore()
-    import pdb
-
-    return pdb.Pdb()
+from .debugger import make_debugger
 
 
 def preflight(session: Session) -> None:
+    session.require_stack()
     if session.terminal is None and stdin_fd() < 0:
         raise SessionError("console mode needs a terminal, but stdin is closed; set IPDB_MODE=socket or web")
 
 
-# The dispatch lets run() print the header and the traceback: a process waiting for the
-# terminal prints one line instead, and the rest when the terminal is its own.
-ANNOUNCES = True
+def where(session: Session) -> str:
+    # The dispatch gives the session the terminal a console would use (core/reach.py).
+    return f"console on {session.terminal.name}" if session.terminal is not None else "console on stdin"
 
 
 def _nothing() -> None:
     pass
 
 
-def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
-    preflight(session)
+def run(session: Session, announce: Callable[[], None]) -> None:
     terminal = session.terminal or console_terminal()
     if terminal is None:  # commands from a pipe or a file: no terminal to share
         announce()
@@ -189,6 +36,8 @@ def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
     hold: Optional[_Holding] = None
     tracing = False
     try:
+        # A process waiting for the terminal prints one line (and serves its socket);
+        # the header and the traceback come when the terminal is its own.
         ticket, go = terminal_queue.wait_for_turn(session, terminal)
         if not go:
             return  # a socket client debugged it to the end while it waited
@@ -199,7 +48,7 @@ def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
             # the output goes to /dev/null): say so where the person is, and let Ctrl-C
             # give the program back.
             notice.echo(f"{notice.PREFIX}this process's stderr is {session.output_captured}, where nobody sees it; "
-                         "the session is on this terminal: q, c or Ctrl-C end it and the program goes on\n")
+                        "the session is on this terminal: q, c or Ctrl-C end it and the program goes on\n")
         hold.start()
         tracing = _debug(session, hold.close)
     finally:
@@ -209,33 +58,30 @@ def run(session: Session, announce: Callable[[], None] = _nothing) -> None:
             hold.close()
 
 
-class _Holding:
+class _Holding(cleanup.Resource):
     """What a process holds while its session is on the terminal: its place in the
     queue, a record for ``pydebug-hook ls`` (mode console, endpoint the terminal), the
     terminal's settings, and, for a worker whose stdin is /dev/null, streams on the
-    terminal.  :meth:`close` gives everything back, at the end of the session or on
-    SIGTERM/SIGHUP (then with one line on the terminal, which is left in the state it
-    was in before the session: the debugger may have switched it to raw mode)."""
+    terminal.  Closed on SIGTERM/SIGHUP too, with one line on the terminal, which is left
+    in the state it was in before the session (the debugger may have made it raw)."""
 
     def __init__(self, session: Session, terminal: Terminal, ticket: Optional[terminal_queue.Ticket]) -> None:
+        super().__init__()
         self.session = session
         self.terminal = terminal
         self.ticket = ticket
         self.streams = StreamsOn(terminal)
         self.registration: Optional[registry.Registration] = None
         self.modes: Any = None
-        self.closed = False
-        self.pid = os.getpid()
-        self._key: Optional[int] = None
 
     def start(self) -> None:
         try:
-            import termios
+            import termios  # a terminal session only
 
             self.modes = termios.tcgetattr(self.terminal.fd)
         except Exception:
             self.modes = None
-        self._key = cleanup.add(self.close, forget=self._forget)
+        self.hold()
         try:
             self.registration = registry.register(self.session, self.terminal.name)
             self.registration.update(state="console")
@@ -243,10 +89,7 @@ class _Holding:
             pass  # only `ls` misses it
         self.streams.__enter__()
 
-    def close(self) -> None:
-        if self.closed or os.getpid() != self.pid:
-            return
-        self.closed = True
+    def _release(self) -> None:
         signum = cleanup.ending_signal()
         if signum is not None:
             self._restore_terminal()
@@ -260,26 +103,22 @@ class _Holding:
         if self.registration is not None:
             self.registration.remove()
         if self.ticket is not None:
-            self.ticket.release()
+            self.ticket.close()
         self.terminal.close()
-        key, self._key = self._key, None
-        if key is not None:
-            cleanup.done(key)
 
     def _restore_terminal(self) -> None:
         if self.modes is None:
             return
         try:
-            import termios
+            import termios  # imported by start() already
 
             termios.tcsetattr(self.terminal.fd, termios.TCSANOW, self.modes)
         except Exception:
             pass  # a terminal that hung up
 
     def _forget(self) -> None:
-        self.closed = True
         if self.ticket is not None:
-            self.ticket._forget()
+            self.ticket._forget_in_child()
 
 
 def _release_when_done(debugger: Any, release: Callable[[], None]) -> None:
@@ -339,17 +178,16 @@ def _debug(session: Session, release: Callable[[], None]) -> bool:
         if session.output_captured:
             _end_on_ctrl_c(debugger)
         if session.is_breakpoint:
-            from ..._breakpoint import arm_console
-
-            _release_when_done(debugger, release)
+            _release_when_done(pdb_policy.skipping_ours(debugger), release)
             # The terminal stays ours until c/q (released above), so stops need not
             # retake the process gate: a thread holding the gate while it waits for
             # this terminal would otherwise deadlock with the breakpoint.
             live = True  # the breakpoint's stops need the stream too: it stays
-            arm_console(debugger, session.frame, take_turns=False)  # the last call: from here on, calls are traced
+            # The last call: from here on, calls in this thread are traced.  The first
+            # stop is the user's frame (on 3.13+ the breakpoint() line, as pdb's).
+            debugger.set_trace(session.frame)
             return True
-        if session.tb is None:
-            raise SessionError("nothing to debug: the exception has no traceback")
+        pdb_policy.post_mortem(debugger)
         debugger.reset()
         debugger.interaction(None, session.tb)
         return False

@@ -1,22 +1,6 @@
 """The terminal queue: processes sharing one terminal debug on it one at a time, first
-failure first.
-
-One directory per terminal in the runtime directory (``tty-<device>``).  A failing
-process puts a *ticket* there, named by its failure time and pid, and holds an exclusive
-``flock`` on it until its session is over; the ticket is locked before it becomes
-visible (written under a hidden name, locked, then renamed), so nobody ever sees a
-ticket that is not held.  A process may use the terminal when every earlier ticket is
-released: it blocks in ``flock(LOCK_SH)`` on each in turn (no polling; a holder that
-dies releases its lock with it, so a crash cannot wedge the queue), then lists again for
-late arrivals.  Failure times order the queue; the terminal itself is taken under one
-more lock (``terminal.lock``), so that two processes that failed at the same instant and
-listed each other's tickets in different states never both take it.
-
-While it waits, a process serves its session on its socket (``socket_mode.serve`` with
-a wake descriptor): a helper thread blocked in the locks writes to a pipe when the turn
-comes.  If no client is attached then, the console session starts on the terminal; if a
-client debugged it to the end first, the ticket is given up.
-"""
+failure first; one waiting serves its session on its socket meanwhile.  How (tickets held
+with ``flock``, no polling, a crash cannot wedge it): docs/architecture.md."""
 
 import dataclasses
 import fcntl
@@ -54,16 +38,16 @@ def read_ticket(path: Path) -> dict:
         return {}
 
 
-class Ticket:
-    """This process's place in the queue of one terminal; :meth:`release` gives it up."""
+class Ticket(cleanup.Resource):
+    """This process's place in the queue of one terminal; :meth:`close` gives it up."""
 
     def __init__(self, directory: Path, path: Path, fd: int) -> None:
+        super().__init__()
         self.directory = directory
         self.path = path
         self.fd = fd
         self.terminal_fd = -1  # holding terminal.lock: the terminal is ours
-        self.pid = os.getpid()
-        self._cleanup_key: Optional[int] = cleanup.add(self.release, forget=self._forget)
+        self.hold()
 
     @classmethod
     def take(cls, session: Session, terminal: Terminal) -> "Ticket":
@@ -131,19 +115,14 @@ class Ticket:
 
     # -- the end ----------------------------------------------------------------------
 
-    def release(self) -> None:
-        """Leave the queue and the terminal (idempotent; safe in a signal handler)."""
-        if os.getpid() != self.pid:
-            return
+    def _release(self) -> None:
+        """Leave the queue and the terminal."""
         fd, self.fd = self.fd, -1
         terminal_fd, self.terminal_fd = self.terminal_fd, -1
         if fd >= 0:
             locks.let_go(self.path, fd)
         if terminal_fd >= 0:
             give_back(self.directory, terminal_fd)
-        key, self._cleanup_key = self._cleanup_key, None
-        if key is not None:
-            cleanup.done(key)
 
     def _forget(self) -> None:
         # A forked child shares our open file descriptions, and with them the locks:
@@ -243,12 +222,9 @@ def waiting_line(session: Session, terminal: Terminal, holder: Optional[dict]) -
     """The one line a rank prints while it waits for the terminal."""
 
     def line(path: str, target: str) -> str:
-        label = f" [{session.label}]" if session.label else ""
-        quoted = shlex.quote(path)
         return (
-            f"rank {session.rank.rank} (pid {session.pid}, {session.summary}){label} waits for the terminal"
-            f" {terminal.name}, which {_who(holder)} has; meanwhile attach with: pydebug-hook attach {target}"
-            f"  or  nc -U {quoted}"
+            f"{session.who} waits for the terminal {terminal.name}, which {_who(holder)} has;"
+            f" meanwhile attach with: pydebug-hook attach {target}  or  nc -U {shlex.quote(path)}"
         )
 
     return line
@@ -258,7 +234,7 @@ def wait_for_turn(session: Session, terminal: Terminal) -> Tuple[Optional[Ticket
     """Queue for *terminal*; ``(ticket, True)`` once the terminal is ours (the ticket
     holds it until released), ``(None, False)`` when a socket client debugged the
     session to its end while it waited.  Without a usable queue: ``(None, True)``, one
-    line saying why, and the session goes ahead on the terminal unarbitrated."""
+    line saying why, and the session goes ahead on the terminal, not queued."""
     try:
         ticket = Ticket.take(session, terminal)
     except (OSError, SessionError) as exc:
@@ -269,19 +245,19 @@ def wait_for_turn(session: Session, terminal: Terminal) -> Tuple[Optional[Ticket
             return ticket, True
         return _serve_until_turn(session, terminal, ticket)
     except BaseException:
-        ticket.release()
+        ticket.close()
         raise
 
 
 def _serve_until_turn(session: Session, terminal: Terminal, ticket: Ticket) -> Tuple[Optional[Ticket], bool]:
-    from .. import socket as socket_mode
+    from .. import socket as socket_mode  # only while another process has the terminal
 
     # IPDB_WAIT_TIMEOUT bounds a wait for a client; this is a wait for the terminal.
     queued = dataclasses.replace(session, settings=dataclasses.replace(session.settings, wait_timeout=None))
     waker = Waker(ticket)
     try:
         try:
-            outcome = socket_mode.serve(queued, wake_fd=waker.fd, announce=waiting_line(session, terminal, ticket.holder()))
+            outcome = socket_mode.serve(queued, wake_fd=waker.fd, line=waiting_line(session, terminal, ticket.holder()))
         except SessionError as exc:
             # No socket to serve meanwhile: wait for the terminal all the same.
             notice.say(f"{exc}; rank {session.rank.rank} waits for the terminal {terminal.name} without it")
@@ -294,6 +270,5 @@ def _serve_until_turn(session: Session, terminal: Terminal, ticket: Ticket) -> T
         raise SessionError(f"waiting for the terminal failed: {notice.describe_error(waker.failed)}")
     if outcome == socket_mode.WOKEN:
         return ticket, True
-    ticket.release()
+    ticket.close()
     return None, False
-

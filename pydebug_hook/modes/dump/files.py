@@ -1,12 +1,5 @@
 """Dump files: where they go, what they are called, what is in them; :func:`save` writes
-one for a session (dump mode, and a socket or web session nobody attached to), and the
-CLI lists and opens them.
-
-A dump is a gzip file of coredumpy's JSON (``coredumpy load`` opens it too) whose gzip
-header comment (RFC 1952 FCOMMENT) holds our metadata as JSON, so that ``ls`` reads it
-from the first bytes without inflating the rest.  It is written under a hidden name,
-0600 from the moment it exists, and linked to its final name once complete.
-"""
+one (dump mode, and a session nobody attached to), and the command lists them."""
 
 import errno
 import json
@@ -25,6 +18,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..._version import __version__
 from ...core import notice
+from ...core.cleanup import SIGNALS, set_outside_python, signal_name
 from ...core.session import Session
 from ...core.settings import Settings
 
@@ -148,7 +142,7 @@ def _shortened(text: str) -> str:
 
 
 def metadata(session: Session, saved_at: float, left_out: Dict[str, int], engine: str, description: str) -> Dict[str, Any]:
-    import platform
+    import platform  # a dump only: platform costs milliseconds to import
 
     r = session.rank
     return {
@@ -303,6 +297,7 @@ class _Writer:
             self.done.set()
 
     def _write(self) -> None:
+        # coredumpy loads when a dump is written: never on another session's path.
         from . import bounds
 
         session = self.session
@@ -377,8 +372,6 @@ class _SignalsHeld:
     def __enter__(self) -> "_SignalsHeld":
         if threading.current_thread() is not threading.main_thread():
             return self
-        from ...core.cleanup import SIGNALS, set_outside_python
-
         for signum in SIGNALS:
             try:
                 current = signal.getsignal(signum)
@@ -397,20 +390,13 @@ class _SignalsHeld:
             except (ValueError, TypeError, OSError):
                 pass
         for signum in dict.fromkeys(self.received):
-            from ...core.cleanup import signal_name
-
             notice.say(f"{signal_name(signum)} came while the dump was written; it takes effect now")
             os.kill(os.getpid(), signum)
 
 
-def _who(session: Session) -> str:
-    label = f" [{session.label}]" if session.label else ""
-    return f"rank {session.rank.rank} (pid {session.pid}, {session.summary}){label}"
-
-
 def saved_line(session: Session, path: str) -> str:
     quoted = shlex.quote(path)
-    return f"{_who(session)} {_kind(session)} saved to {quoted} -- open it with: pydebug-hook load {quoted}"
+    return f"{session.who} {_kind(session)} saved to {quoted} -- open it with: pydebug-hook load {quoted}"
 
 
 def save(session: Session) -> Optional[str]:
@@ -422,13 +408,13 @@ def save(session: Session) -> Optional[str]:
         try:
             path = _Writer(session, directory(session.settings)).run()
         except KeyboardInterrupt:
-            notice.say(f"{_who(session)}: interrupted (Ctrl-C); {what} not saved")
+            notice.say(f"{session.who}: interrupted (Ctrl-C); {what} not saved")
             return None
         except DumpError as error:
-            notice.say(f"{_who(session)} {what} not saved: {error}")
+            notice.say(f"{session.who} {what} not saved: {error}")
             return None
         except Exception as error:
-            notice.say(f"{_who(session)} {what} not saved: {notice.describe_error(error)}")
+            notice.say(f"{session.who} {what} not saved: {notice.describe_error(error)}")
             return None
         notice.say(saved_line(session, path))
         return path
@@ -533,11 +519,6 @@ def listing(settings: Settings) -> Tuple[str, List[Saved], List[str]]:
     return where, found, notes
 
 
-def _printable(text: Any) -> str:
-    """Text from a file, on one line with control characters escaped."""
-    return notice.printable(str(text))
-
-
 def table(found: List[Saved], age: Callable[[float], str], now: Optional[float] = None) -> str:
     now = time.time() if now is None else now
     columns = ["#", "AGE", "RANK", "PID", "HOST", "FILE", "EXCEPTION"]
@@ -553,7 +534,7 @@ def table(found: List[Saved], age: Callable[[float], str], now: Optional[float] 
             exception = f"{exception} [{'; '.join(map(str, notes))}]"
         rows.append([
             str(index), age(now - saved.when), "-" if rank is None else f"{rank}/{world}",
-            str(saved.field("pid", "-")), _printable(saved.field("host", "-")), _printable(saved.path), _printable(exception),
+            str(saved.field("pid", "-")), notice.printable(saved.field("host", "-")), notice.printable(saved.path), notice.printable(exception),
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join([cell.ljust(width) for cell, width in zip(row[:-1], widths)] + [row[-1]]).rstrip() for row in rows]

@@ -1,28 +1,22 @@
 """Socket mode: the session waits on a private Unix socket for ``nc -U``, ``socat`` or
-``pydebug-hook attach``; clients may detach and come back; ``q``/``c`` end it.  When
-``IPDB_WAIT_TIMEOUT`` runs out with no client, the post-mortem is saved to a dump.
-
-:func:`run` is what the dispatch calls.  :func:`serve` is the same with a *wake_fd*:
-terminal arbitration serves a rank's socket while the rank waits for the terminal, and
-writes to that descriptor when the terminal is granted; if no client is attached then,
-the socket goes away and ``serve`` returns ``"woken"`` so that the caller can open the
-console session instead.
-"""
+``pydebug-hook attach``; clients may detach and come back; ``q``/``c`` end it; a wait
+that times out saves a dump.  The files: the listener takes the socket path, the
+endpoint holds one session's socket, record and client, the channel carries pdb's
+streams (and the wire's control lines) to that client, the debugger is pdb on it."""
 
 import os
 import re
 import shlex
 from typing import Callable, Optional, Tuple
 
-from ...core import notice, registry
+from ...core import files, notice, proc, registry
 from ...core.session import Session, SessionError
 from ...core.settings import expand_socket_path
 from ..dump import files as dumps
-from . import endpoint as states
-from .listener import MAX_PATH_BYTES, Listener, PathUnusable, remove_if_stale
+from .endpoint import ATTACHED, INTERRUPTED, TIMEOUT, WOKEN, Endpoint
+from .listener import MAX_PATH_BYTES, Listener, PathUnusable
 
-ENDED = "ended"
-WOKEN = "woken"
+ENDED = "ended"  # what serve() returns, or WOKEN (the terminal queue's wake)
 
 
 def socket_path(session: Session) -> str:
@@ -47,8 +41,6 @@ _FALLBACK = re.compile(r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?")
 def remove_stale_fallbacks() -> None:
     """Fallback sockets are named by their process's pid, so nobody reuses them: those
     of processes that are gone (SIGKILL) are removed, by the next session and by ``ls``."""
-    from ...core.registry import pid_alive
-
     for directory in registry.private_dirs():
         try:
             names = os.listdir(directory)
@@ -56,8 +48,8 @@ def remove_stale_fallbacks() -> None:
             continue
         for name in names:
             found = _FALLBACK.fullmatch(name)
-            if found and not pid_alive(int(found.group(1))):
-                remove_if_stale(os.path.join(str(directory), name))
+            if found and not proc.alive(int(found.group(1))):
+                files.remove_if_stale(os.path.join(str(directory), name))
 
 
 def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
@@ -101,32 +93,43 @@ def waiting_line(session: Session, path: str, target: str) -> str:
     quoted = shlex.quote(path)
     limit = session.settings.wait_timeout
     bound = f" for {notice.duration(limit)}" if limit is not None else ""
-    label = f" [{session.label}]" if session.label else ""
     return (
-        f"rank {session.rank.rank} (pid {session.pid}, {session.summary}){label} waits{bound} for a debugger on {quoted}"
+        f"{session.who} waits{bound} for a debugger on {quoted}"
         f" -- attach with: nc -U {quoted}  or  pydebug-hook attach {target}"
     )
 
 
-def _say_no_client(server: states.Server, result: str) -> None:
-    if result == states.TIMEOUT:
-        notice.say(f"no debugger attached within {notice.duration(server.timeout)} on {server.path}; going on")
-    elif result == states.INTERRUPTED:
+def _say_no_client(endpoint: Endpoint, result: str) -> None:
+    if result == TIMEOUT:
+        notice.say(f"no debugger attached within {notice.duration(endpoint.timeout)} on {endpoint.path}; going on")
+    elif result == INTERRUPTED:
         notice.say("interrupted (Ctrl-C) while waiting for a debugger; going on")
 
 
-def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional[Callable[[str, str], str]] = None) -> str:
+def preflight(session: Session) -> None:
+    session.require_stack()
+
+
+def where(session: Session) -> str:
+    return f"socket at {socket_path(session)}"
+
+
+def run(session: Session, announce: Callable[[], None]) -> None:
+    announce()
+    serve(session)
+
+
+def serve(session: Session, *, wake_fd: Optional[int] = None, line: Optional[Callable[[str, str], str]] = None) -> str:
     """Serve *session* on its socket until it ends (``"ended"``) or, with no client
-    attached, *wake_fd* becomes readable (``"woken"``: socket and record are gone).
-    *announce(path, attach_target)* makes the one line printed when the socket is ready
-    (default: :func:`waiting_line`).
+    attached, *wake_fd* becomes readable (``"woken"``: socket and record are gone; the
+    terminal queue wakes a rank so when the terminal is its turn).  *line(path,
+    attach_target)* makes the one line printed when the socket is ready (default:
+    :func:`waiting_line`).
 
     A live breakpoint (``session.frame``) returns once its first client is attached and
     the debugger is armed: the session goes on in the program's trace callbacks and
     cleans up after itself on ``c``/``q``.
     """
-    if not session.is_breakpoint and session.tb is None:
-        raise SessionError("nothing to debug: the exception has no traceback")
     try:
         remove_stale_fallbacks()  # a listdir: microseconds on the way to the socket
     except Exception:
@@ -134,23 +137,24 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
     listener, note = open_listener(session)
     if note:
         notice.say(note)
-    server = states.Server(session, listener, wake_fd)
+    endpoint = Endpoint(session, listener, wake_fd)
     handed_over = False
     try:
-        server.start()
-        line = announce or (lambda path, target: waiting_line(session, path, target))
-        notice.say(line(server.path, _attach_target(session, server.registration)))
-        result = server.wait_for_client()
-        if result != states.ATTACHED:
-            _say_no_client(server, result)
-            if result == states.TIMEOUT and not session.is_breakpoint:
-                server.close()  # not listed as waiting while the dump is written
+        endpoint.start()
+        make_line = line or (lambda path, target: waiting_line(session, path, target))
+        notice.say(make_line(endpoint.path, _attach_target(session, endpoint.registration)))
+        result = endpoint.wait_for_client()
+        if result != ATTACHED:
+            _say_no_client(endpoint, result)
+            if result == TIMEOUT and not session.is_breakpoint:
+                endpoint.close()  # not listed as waiting while the dump is written
                 dumps.save(session)
-            return WOKEN if result == states.WOKEN else ENDED
-        from .debugger import RemotePdb
+            return WOKEN if result == WOKEN else ENDED
+        # pdb loads once a client is there: a session nobody attaches to never needs it.
+        from .debugger import SocketPdb
 
-        debugger = RemotePdb(server)
-        server.greet()
+        debugger = SocketPdb(endpoint)
+        endpoint.greet()
         if session.is_breakpoint:
             handed_over = True
             # Must stay the last call here: from now on calls in this thread are traced.
@@ -161,13 +165,9 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, announce: Optional
             debugger.interaction(None, session.tb)
         except KeyboardInterrupt:  # Ctrl-C on the program's terminal outside the prompt
             notice.say("interrupted (Ctrl-C): debug session ended")
-        if debugger.outcome == states.TIMEOUT:  # a client left, and none came back in time
+        if debugger.outcome == TIMEOUT:  # a client left, and none came back in time
             dumps.save(session)
-        return WOKEN if debugger.outcome == states.WOKEN else ENDED
+        return WOKEN if debugger.outcome == WOKEN else ENDED
     finally:
         if not handed_over:
-            server.close()
-
-
-def run(session: Session) -> None:
-    serve(session)
+            endpoint.close()

@@ -1,14 +1,6 @@
-"""pdb's stdin and stdout over the one client attached to a socket session.
-
-The debugger gets this object as its own ``stdin=``/``stdout=``; the process's
-``sys.std*`` are never replaced by us (pdb itself swaps them only while it executes a
-``!statement``, as it always does).  Writes go out at once with ``sendall``; a write
-that fails (the client went away) is remembered and handled at the next read, which
-then reports end of input, the debugger's cue that the client detached.  While it waits
-for a line, the channel also answers the listening socket, so that a second client is
-refused at once instead of hanging in the backlog, and it serves the control lines of
-``pydebug-hook attach`` (see :mod:`._wire`).
-"""
+"""pdb's stdin and stdout over the one client attached to a socket session: writes go out
+at once, a client gone is end of input, a second client is refused, and the wire's
+control lines are served."""
 
 import io
 import select

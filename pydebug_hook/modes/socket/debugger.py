@@ -1,33 +1,20 @@
-"""pdb served to the socket's client: detach and re-attach, ``q``/``c`` end the session.
-
-A client that goes away is not the end: pdb reads end of input, and ``do_EOF`` waits
-for the next client instead of quitting, then re-prints where the session stands (same
-frame, whatever ``up``/``down`` selected).  Only ``q``, ``c``, Ctrl-C on the program's
-terminal, or no client within ``IPDB_WAIT_TIMEOUT`` end it.
-
-Post-mortem sessions end without touching the tracing state: stock pdb's ``c``/``q``
-call ``sys.settrace(None)``, which would switch off a coverage or profiler tracer of
-the host.  Live breakpoints behave as pdb's: ``c`` runs on (the socket closes unless
-breakpoints remain, which will need the client again), ``q`` raises ``BdbQuit`` in the
-program.
-"""
+"""pdb served to the socket's client: a client that goes away detaches (the next one gets
+the same frame), ``q`` and ``c`` end the session, ``interact`` and completion work over
+the channel."""
 
 import code
 import pdb
 import sys
 from typing import Any, Dict, List, Optional
 
-from ...core import notice
-from . import endpoint as server_states
-from .endpoint import Server
-
-_OUR_MODULES = ["pydebug_hook", "pydebug_hook.*"]  # a live session never stops in our frames
+from ...core import notice, pdb_policy
+from .endpoint import ATTACHED, INTERRUPTED, TIMEOUT, WOKEN, Endpoint
 
 
 class _ChannelConsole(code.InteractiveConsole):
     """``interact`` on the channel: code.interact() would read the program's stdin."""
 
-    def __init__(self, namespace: Dict[str, Any], debugger: "RemotePdb") -> None:
+    def __init__(self, namespace: Dict[str, Any], debugger: "SocketPdb") -> None:
         super().__init__(namespace)
         self.debugger = debugger
 
@@ -53,19 +40,26 @@ class _ChannelConsole(code.InteractiveConsole):
             sys.stdin, sys.stdout, sys.displayhook = saved
 
 
-class RemotePdb(pdb.Pdb):
-    def __init__(self, server: Server) -> None:
-        channel = server.channel
-        super().__init__(stdin=channel, stdout=channel, nosigint=True, skip=_OUR_MODULES)
-        self.server = server
-        self.live = server.session.is_breakpoint
+class SocketPdb(pdb.Pdb):
+    """pdb on an endpoint's channel.  A client that leaves is not the end: pdb reads end
+    of input, and ``do_EOF`` waits for the next client instead of quitting.  A post-mortem
+    ends as every mode's does (core/pdb_policy.py); a live breakpoint as pdb's: ``c``
+    runs on (the socket closes unless breakpoints remain), ``q`` raises ``BdbQuit``."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        channel = endpoint.channel
+        super().__init__(stdin=channel, stdout=channel, nosigint=True, skip=pdb_policy.SKIP)
+        self.endpoint = endpoint
+        self.live = endpoint.session.is_breakpoint
         self.outcome: Optional[str] = None
+        if not self.live:
+            pdb_policy.post_mortem(self)
         channel.completer = self.remote_complete
         channel.detach_prompts = {self.prompt}
 
     @property
     def on_socket(self) -> bool:
-        return self.stdin is self.server.channel
+        return self.stdin is self.endpoint.channel
 
     # -- the end of a session -------------------------------------------------------------
 
@@ -74,9 +68,9 @@ class RemotePdb(pdb.Pdb):
         if self.live:
             self._user_requested_quit = True
             self.set_quit()
-            self.server.finish("quit: the program stops with bdb.BdbQuit")
+            self.endpoint.finish("quit: the program stops with bdb.BdbQuit")
         else:
-            self.server.finish("session ended; the program goes on as it would have without the debugger")
+            self.endpoint.finish("session ended; the program goes on as it would have without the debugger")
         return True
 
     do_q = do_exit = do_quit
@@ -84,12 +78,12 @@ class RemotePdb(pdb.Pdb):
     def do_continue(self, arg: str) -> Optional[bool]:
         if not self.live:
             self.outcome = "continue"
-            self.server.finish("session ended; the program goes on as it would have without the debugger")
+            self.endpoint.finish("session ended; the program goes on as it would have without the debugger")
             return True
         stop = pdb.Pdb.do_continue(self, arg)
         if stop and not self.breaks:
             self.outcome = "continue"
-            self.server.finish("continuing; session closed")
+            self.endpoint.finish("continuing; session closed")
         elif stop:
             self.message("pydebug_hook: continuing; the session stays open for the breakpoints that are set")
         return stop
@@ -104,11 +98,11 @@ class RemotePdb(pdb.Pdb):
     def do_EOF(self, arg: str) -> Optional[bool]:
         if not self.on_socket:  # handed to the terminal: EOF there is pdb's EOF
             return pdb.Pdb.do_EOF(self, arg)
-        self.server.detached()
-        result = self.server.wait_for_client()
-        if result != server_states.ATTACHED:
+        self.endpoint.detached()
+        result = self.endpoint.wait_for_client()
+        if result != ATTACHED:
             return self._end(result)
-        self.server.greet()
+        self.endpoint.greet()
         if self.stack:
             self.print_stack_entry(self.stack[self.curindex])
         return None
@@ -122,13 +116,13 @@ class RemotePdb(pdb.Pdb):
         except KeyboardInterrupt:
             if not self.on_socket:
                 raise
-            self._end(server_states.INTERRUPTED)
+            self._end(INTERRUPTED)
 
     def _end(self, how: str) -> Optional[bool]:
-        if how == server_states.WOKEN and self.live:
+        if how == WOKEN and self.live:
             # The program's terminal was granted while nobody was attached: the live
             # session cannot return to its caller, so it goes on there, as plain pdb.
-            self.server.close()
+            self.endpoint.close()
             self.stdin, self.stdout = sys.stdin, sys.stdout
             self.use_rawinput = True  # input(): line editing on the terminal
             notice.say("debug session moves to this terminal")
@@ -136,13 +130,13 @@ class RemotePdb(pdb.Pdb):
                 self.print_stack_entry(self.stack[self.curindex])
             return None
         self.outcome = how
-        if how == server_states.TIMEOUT:
-            notice.say(f"no debugger came back within {notice.duration(self.server.timeout)} on {self.server.path}; going on")
-        elif how == server_states.INTERRUPTED:
+        if how == TIMEOUT:
+            notice.say(f"no debugger came back within {notice.duration(self.endpoint.timeout)} on {self.endpoint.path}; going on")
+        elif how == INTERRUPTED:
             notice.say("interrupted (Ctrl-C): debug session ended")
-        self.server.close()
+        self.endpoint.close()
         if self.live:
-            if how == server_states.INTERRUPTED:
+            if how == INTERRUPTED:
                 self._user_requested_quit = True
                 self.set_quit()
             else:

@@ -1,5 +1,6 @@
-"""One socket session's resources and its waiting: the listener, the registry record,
-the client channel, and their removal however the session or the program ends."""
+"""The socket endpoint of one session: its listener, its record for ``ls``, its client's
+channel, the wait for a client, and their removal however the session or the program
+ends."""
 
 import os
 import select
@@ -42,17 +43,16 @@ def _send_and_close(conn: socket.socket, text: str) -> None:
         conn.close()
 
 
-class Server:
+class Endpoint(cleanup.Resource):
     def __init__(self, session: Session, listener: Listener, wake_fd: Optional[int] = None) -> None:
+        super().__init__()
         self.session = session
         self.listener = listener
         self.wake_fd = wake_fd
         self.timeout = session.settings.wait_timeout
         self.channel = Channel(self._refuse_newcomer, self._listener_fd)
         self.registration: Optional[registry.Registration] = None
-        self.closed = False
         self.peer: Optional[Peer] = None
-        self._cleanup_key: Optional[int] = None
 
     @property
     def path(self) -> str:
@@ -60,7 +60,7 @@ class Server:
 
     def start(self) -> None:
         """Register the session and arrange for the cleanup; call once, right after bind."""
-        self._cleanup_key = cleanup.add(self.close, forget=self._forget)
+        self.hold()
         try:
             self.registration = registry.register(self.session, self.path)
         except (OSError, SessionError) as exc:
@@ -160,10 +160,8 @@ class Server:
             self.channel.write(f"pydebug_hook: {farewell}\n")
         self.close()
 
-    def close(self) -> None:
-        """Disconnect the client, remove socket and record; idempotent, signal-safe."""
-        if self.closed:
-            return
+    def _release(self) -> None:
+        """Disconnect the client, remove socket and record."""
         signum = cleanup.ending_signal()
         if signum is not None and self.channel.attached:  # the launcher tears the job down
             self.channel.write(f"\npydebug_hook: {cleanup.signal_name(signum)}: the process is being ended; the debug session is over\n")
@@ -172,16 +170,11 @@ class Server:
             notice.say(line)
             if self.channel.attached:
                 self.channel.write(f"\npydebug_hook: {line}\n")
-        self.closed = True
         self.channel.drop()
         self.listener.close()
         if self.registration is not None:
             self.registration.remove()
-        key, self._cleanup_key = self._cleanup_key, None
-        if key is not None:
-            cleanup.done(key)
 
     def _forget(self) -> None:
-        self.closed = True
         self.channel.forget()
         self.listener.forget()

@@ -1,17 +1,5 @@
-"""A Unix-socket listener that only its owner can use.
-
-* Mode 0600 from the moment the path exists.  ``bind`` creates the socket file with the
-  umask's permissions, and ``chmod`` after it leaves a window; so the socket is bound
-  inside a fresh 0700 directory next to the target, chmod-ed there, listening, and only
-  then hard-linked to the target name.  ``link`` also refuses to replace an existing
-  path, which makes taking the path atomic.  (Changing the umask around ``bind`` would
-  work too, but the umask is process-wide and the host's other threads create files.)
-* Nothing is unlinked unless it is a socket of our uid that nobody answers (stale).
-  A path taken by anything else -- a live socket, another user's socket, a file, a
-  directory -- is left alone and the caller is told why, to move to a fallback path.
-* Peers are checked on every accepted connection (``SO_PEERCRED``): our uid or root.
-* A socket path holds at most 107 bytes (``sun_path`` is 108 with its NUL).
-"""
+"""A Unix-socket listener that only its owner can use: 0600 from the moment its path
+exists, never replacing anything but a stale socket of ours, every peer checked."""
 
 import errno
 import os
@@ -20,7 +8,7 @@ import stat
 import struct
 from typing import NamedTuple, Optional, Tuple
 
-from ...core.files import file_kind
+from ...core.files import file_kind, probe
 
 MAX_PATH_BYTES = 107
 
@@ -48,26 +36,6 @@ def peer_allowed(peer: Optional[Peer]) -> bool:
     return peer is not None and peer.uid in (os.getuid(), 0)
 
 
-def probe(path: str) -> str:
-    """``"live"`` when a socket is bound at *path*, ``"stale"`` when nothing is bound
-    there any more, ``"unknown"`` otherwise.
-
-    Asked without making a connection: a listening session would accept a stream
-    connection as its client (and start its wait over).  A datagram socket cannot
-    connect to a stream socket: the kernel answers ``EPROTOTYPE`` when one is bound at
-    the path, and ``ECONNREFUSED`` when none is."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        sock.connect(path)
-        return "live"  # a datagram socket is bound there
-    except ConnectionRefusedError:
-        return "stale"
-    except OSError as exc:
-        return "live" if exc.errno == errno.EPROTOTYPE else "unknown"
-    finally:
-        sock.close()
-
-
 def examine(path: str) -> Tuple[str, str]:
     """What occupies *path*: ``("stale", why)`` for our own dead socket, which may be
     replaced; ``("free", "")`` when nothing is there; ``("taken", why)`` otherwise."""
@@ -88,26 +56,6 @@ def examine(path: str) -> Tuple[str, str]:
     if state == "unknown":
         return "taken", "it is a socket whose state cannot be told, left untouched"
     return "stale", "a stale socket of ours that nobody answers"
-
-
-def remove_if_stale(path: str) -> bool:
-    """Unlink *path* when it is a socket of ours that refuses connections, and is still
-    the same socket right before the unlink (not one a new session put there meanwhile).
-    For the leftovers of a process that is gone (SIGKILL): the caller knows its pid is."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid() or probe(path, timeout=0.2) != "stale":
-        return False
-    try:
-        again = os.lstat(path)
-        if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISSOCK(again.st_mode):
-            return False
-        os.unlink(path)
-    except OSError:
-        return False
-    return True
 
 
 def _remove_stale(path: str) -> None:

@@ -1,21 +1,5 @@
-"""The few control messages between the socket server and ``pydebug-hook attach``.
-
-The session is plain text so that ``nc -U`` and ``socat`` work: the server writes pdb's
-output and prompt, the client sends lines.  Our own client adds a handful of control
-lines on top, each one a NUL byte, a word, an optional payload and a newline.  A person
-typing into ``nc`` never sends a NUL, and the server sends control lines only to a client
-that said hello first, so plain clients never see them.
-
-client -> server   ``HELLO``                       I am pydebug-hook attach, protocol 1
-server -> client   ``OK``                          control lines from now on
-server -> client   ``READY <eof>``                 waiting for a line; the text since the
-                                                   last newline is the prompt; ``<eof>`` is
-                                                   ``detach`` (Ctrl-D leaves the session) or
-                                                   ``send`` (Ctrl-D is the program's EOF)
-client -> server   ``COMPLETE <json>``             {"text", "line", "begidx", "endidx"}
-server -> client   ``COMPLETIONS <json list>``
-client -> server   ``EOF``                         end of input for ``interact`` and friends
-"""
+"""The few control lines between a socket session and ``pydebug-hook attach``, on top of
+plain text that ``nc`` and ``socat`` read as it is.  The messages: docs/architecture.md."""
 
 import json
 from typing import Any, Optional, Tuple

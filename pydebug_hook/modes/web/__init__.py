@@ -1,36 +1,26 @@
-"""Web mode: the session served by web-pdb at ``http://IPDB_WEB_HOST:IPDB_WEB_PORT+rank/``.
-
-The port: ``IPDB_WEB_PORT + rank`` (a worker process of rank r: ``+ world_size *
-(worker_id + 1)`` more, so that parent and siblings never collide); when it is busy, the
-next free one of the following 100, said in the session's stderr line.
-
-Who may use it (see :mod:`._web_guard`): requests naming another host and WebSockets
-from other pages are refused; on loopback only our own user's processes may connect
-(:mod:`._tcp_owner`); off loopback a warning is printed and a random token is required
-in the URL.  ``IPDB_WEB_TOKEN=1`` requires the token on loopback too.
-
-Lifecycle: ``q`` or ``c`` in the page ends the session and the program goes on as
-without the tool; closing the tab leaves it waiting (``IPDB_WAIT_TIMEOUT`` seconds at
-most, counted while no page is connected, then the post-mortem is saved to a dump);
-SIGTERM/SIGHUP (when the session runs in the main thread) end it, remove its record and
-then act as they would have.  The port is closed when the session ends.
-"""
+"""Web mode: the session served by web-pdb at ``http://IPDB_WEB_HOST:IPDB_WEB_PORT+rank/``
+(a worker: its own port), only to this user (guard.py, tcp_owner.py); ``q``/``c`` in the
+page end it, a wait without a page that times out saves a dump.  docs/web.md."""
 
 import os
 import secrets
 import socket
-import threading
 import traceback
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
-from ...core import cleanup, notice, registry
+from ...core import cleanup, notice, registry, settings
 from ...core.session import Session, SessionError
 from ..dump import files as dumps
+from . import server
+from .guard import Guard, is_loopback, is_wildcard, url_host
+from .tcp_owner import have_table
 
 PORT_TRIES = 100
 
 
 def base_port(session: Session) -> int:
+    """``IPDB_WEB_PORT + rank``; a worker process of rank r ``+ world_size * (worker_id +
+    1)`` more, so that parent and siblings never collide."""
     rank = session.rank
     port = session.settings.web_port + rank.rank
     if session.child is not None:
@@ -39,12 +29,16 @@ def base_port(session: Session) -> int:
     return port
 
 
+def _shown_host(session: Session) -> str:
+    """The host as the URL shows it: the machine's name for a wildcard bind."""
+    host = session.settings.web_host
+    return session.host if is_wildcard(host) else url_host(host)
+
+
 def token_forced() -> bool:
     """``IPDB_WEB_TOKEN``: on requires the token on loopback too; a value that is neither
     on nor off warns once and requires it (a security setting fails closed)."""
-    from ...core.settings import parse_switch
-
-    return parse_switch("IPDB_WEB_TOKEN", os.environ.get("IPDB_WEB_TOKEN"), True, "requiring the token")
+    return settings.parse_switch("IPDB_WEB_TOKEN", os.environ.get("IPDB_WEB_TOKEN"), True, "requiring the token")
 
 
 def _machine_names(hostname: str) -> List[str]:
@@ -56,26 +50,23 @@ def _machine_names(hostname: str) -> List[str]:
     return names
 
 
-class _Serving:
-    """One web session from the bound port to the removed record; :meth:`finish` runs
-    once, whichever way the session ends."""
+class _Serving(cleanup.Resource):
+    """One web session from the bound port to the removed record."""
 
     def __init__(self, session: Session) -> None:
+        super().__init__()
         self.session = session
         self.console: Any = None
         self.registration: Optional[registry.Registration] = None
         self.url = ""
-        self._lock = threading.RLock()  # finish() may run in a signal handler that interrupted finish()
-        self._finished = False
         self._told: set = set()
-        self._cleanup_key: Optional[int] = None
 
     # -- events from the server thread (they must never raise) ---------------------
 
     def on_event(self, kind: str, value: Any) -> None:
         try:
             if kind == "clients":
-                if value <= 1 and self.registration is not None and not self._finished:
+                if value <= 1 and self.registration is not None and not self.closed:
                     self.registration.update(state="attached" if value else "waiting")
             elif kind == "refused":
                 refusal, peer = value
@@ -91,11 +82,7 @@ class _Serving:
 
     # -- the end -------------------------------------------------------------------
 
-    def finish(self) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
+    def _release(self) -> None:
         signum = cleanup.ending_signal()
         left = signum is None and cleanup.left_behind(self.session.thread)
         if left:
@@ -118,24 +105,13 @@ class _Serving:
                 notice.say(f"web session at {self.url} ended: {console.end_reason}")
         if self.registration is not None:
             self.registration.remove()
-        key, self._cleanup_key = self._cleanup_key, None
-        if key is not None:
-            cleanup.done(key)  # forgets it (finish is done) and puts the signal handlers back
-
-    def remove_at_end(self) -> None:
-        """However the program ends (SIGTERM/SIGHUP, exit), :meth:`finish` runs first; a
-        signal then ends the program as it would have (see :mod:`._cleanup`)."""
-        self._cleanup_key = cleanup.add(self.finish)
 
 
 def _line(session: Session, url: str, port: int, first: int, loopback: bool, bound: str) -> str:
-    label = f" [{session.label}]" if session.label else ""
-    line = f"{session.summary} on {session.where}{label}: web debugger at {url}"
+    line = f"{session.summary} on {session.where}{session.labelled}: web debugger at {url}"
     if port != first:
         line += f" (port {first} was busy)"
     if loopback:
-        from .guard import url_host
-
         target = "localhost" if bound == "localhost" else url_host(bound)
         line += f"; from another machine: ssh -L {port}:{target}:{port} {session.host} and open that URL there"
     return line
@@ -143,30 +119,30 @@ def _line(session: Session, url: str, port: int, first: int, loopback: bool, bou
 
 def preflight(session: Session) -> None:
     """What makes a web session impossible, said before a header announces one."""
-    if session.tb is None and not session.is_breakpoint:
-        raise SessionError("nothing to debug: the exception has no traceback")
+    session.require_stack()
     first = base_port(session)
     if not 0 < first < 65536:
         raise SessionError(f"web port {first} (IPDB_WEB_PORT {session.settings.web_port} + rank) is out of range")
 
 
-def run(session: Session) -> None:
-    preflight(session)
-    from . import server
-    from .guard import Guard, is_loopback, is_wildcard, url_host
+def where(session: Session) -> str:
+    return f"web at http://{_shown_host(session)}:{base_port(session)}/"
 
+
+def run(session: Session, announce: Callable[[], None]) -> None:
+    announce()
     server.load()
     settings = session.settings
     host = settings.web_host
     loopback = is_loopback(host)
     token = secrets.token_urlsafe(18) if (not loopback or token_forced()) else None
     names = () if loopback else _machine_names(session.host)
-    owner_check = loopback and _owner_check_possible()
+    owner_check = loopback and have_table()
 
     serving = _Serving(session)
     console = server.WebConsole(owner_check, settings.wait_timeout, serving.on_event)
     serving.console = console
-    debugger = server.make_debugger(console, session.is_breakpoint, serving.finish)
+    debugger = server.make_debugger(console, session.is_breakpoint, serving.close)
     if not session.is_breakpoint:
         # The page is complete from the moment its URL is printed: traceback, frame, locals.
         console.write("*** pydebug_hook post-mortem ***\n")
@@ -177,46 +153,40 @@ def run(session: Session) -> None:
         console.flush()
     first = base_port(session)
     ports = range(first, min(first + PORT_TRIES, 65536))
-    port = console.start(host, ports, lambda p: Guard.for_bind(host, p, token, names))
     try:
-        shown = session.host if is_wildcard(host) else url_host(host)
-        serving.url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+        port = console.start(host, ports, lambda p: Guard.for_bind(host, p, token, names))
+        serving.url = f"http://{_shown_host(session)}:{port}/" + (f"?token={token}" if token else "")
         try:  # listed before the URL is printed: whoever reads the line can find it
             serving.registration = registry.register(session, endpoint=serving.url, port=port, bound=host)
         except (SessionError, OSError) as error:
             notice.say(f"web session not listed by `pydebug-hook ls`: {error}")
+        # However the program ends (SIGTERM/SIGHUP, exit), the session ends first; a
+        # signal then ends the program as it would have (core/cleanup.py).
+        serving.hold()
         if not loopback:
             notice.say(
                 f"WARNING: the web debugger listens on {host}:{port}, reachable from other machines; "
                 f"whoever opens its URL runs any code as uid {os.geteuid()}. Keep the URL (it carries the token) private."
             )
         notice.say(_line(session, serving.url, port, first, loopback, host))
-        serving.remove_at_end()
-    except BaseException:
-        serving.finish()
-        raise
-
-    if session.is_breakpoint:
-        # Live: tracing starts here, the first stop is the user's frame once we have
-        # returned; the session ends (serving.finish) on c, q, or the thread's end.
-        try:
+        if session.is_breakpoint:
+            # Live: tracing starts here, the first stop is the user's frame once we have
+            # returned; the session ends (serving.close) on c, q, or the thread's end.
             debugger.set_trace(session.frame)
-        except BaseException:
-            serving.finish()
-            raise
-        return
-
-    try:
+            return
         debugger.interaction(None, session.tb)
     except KeyboardInterrupt:
-        notice.say("interrupted (Ctrl-C): the web session ends")
-    finally:
-        serving.finish()
+        # Ctrl-C on the program's terminal, at the prompt or before the page was up:
+        # the session ends, said once (as the page's end); a live breakpoint's program
+        # gets its KeyboardInterrupt.
+        console.end("c\n", server.CTRL_C)
+        serving.close()
+        if session.is_breakpoint:
+            raise
+    except BaseException:
+        serving.close()
+        raise
+    else:
+        serving.close()  # a post-mortem's end
     if console.timed_out:  # nobody came: the post-mortem goes to a dump
         dumps.save(session)
-
-
-def _owner_check_possible() -> bool:
-    from .tcp_owner import have_table
-
-    return have_table()

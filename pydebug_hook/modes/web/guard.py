@@ -1,25 +1,5 @@
 """Who may talk to a web session: the checks made on every HTTP request before web-pdb
-sees it.
-
-web-pdb itself has no authentication and no Origin check.  Without these checks any page
-open in the user's browser could drive a loopback debugger over its WebSocket (browsers
-let pages open WebSockets to any origin), and a DNS-rebinding page (``evil.example``
-re-resolved to 127.0.0.1) could read the frame data.  So:
-
-* ``Host`` must name the address we bound (or, on loopback, a localhost form of it); the
-  port is not compared, so an ``ssh -L 9000:127.0.0.1:4444`` tunnel works.
-* A WebSocket upgrade must come from our own page: ``Origin`` is ``http(s)://`` + the
-  request's own (already checked) ``Host``.
-* With a token (non-loopback binds, or ``IPDB_WEB_TOKEN=1``), every request carries it,
-  either in the URL (``?token=``; the page's first load turns it into a cookie) or in
-  the cookie (``HttpOnly``, ``SameSite=Strict``, named after the port because cookies
-  are shared by all ports of a host).
-* On loopback the connecting process must belong to our user (or root): see
-  :mod:`._tcp_owner`.
-
-Nothing here imports web-pdb; the functions are pure so that they can be reasoned
-about (and tested) one by one.
-"""
+sees it (Host, Origin, token, owner).  Pure functions; why each check: docs/architecture.md."""
 
 import hmac
 import ipaddress

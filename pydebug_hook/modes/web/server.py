@@ -1,24 +1,5 @@
-"""web-pdb, served behind our request guard, without touching the process's streams.
-
-What is web-pdb's and what is ours:
-
-* ``web_pdb.WebPdb`` (the debugger, its frame data for the page) and web-pdb's
-  ``AsyncioServer`` (the page, its static files, ``/frame-data``, the WebSocket) are used
-  as they are.
-* ``GuardedServer`` subclasses ``AsyncioServer`` to put :mod:`._web_guard` in front of
-  every request: web-pdb parses a request and serves it in one private method, so we
-  parse it ourselves and hand the request to its per-path ``_serve_*`` methods.
-* ``WebConsole`` replaces web-pdb's console and server adapter (thin glue around the
-  server): ours binds with port fallback and reports bind errors instead of logging them,
-  never logs to the host's ``logging``, counts connected pages (``IPDB_WAIT_TIMEOUT``,
-  the registry's state), computes the frame data once per prompt instead of once per
-  line written, and never replaces ``sys.stdout``/``sys.stderr`` (web-pdb's
-  ``patch_stdstreams`` is never used).
-
-Using ``AsyncioServer``'s private ``_serve_*`` methods ties us to web-pdb 2.0.x
-(``setup.cfg`` pins it); :func:`load` checks they are there, so another version fails
-with one clear line instead of a broken page.
-"""
+"""web-pdb behind our request guard: its debugger and its page server as they are, our
+console (port fallback, no logging, no stream swapping) and our debugger subclass."""
 
 import asyncio
 import errno
@@ -31,6 +12,7 @@ from pdb import Pdb
 from typing import Any, Callable, Dict, Iterable, Optional
 from urllib.parse import unquote, urlsplit
 
+from ...core import pdb_policy
 from ...core.notice import duration
 from ...core.session import SessionError
 from .guard import Guard, Refusal
@@ -41,6 +23,7 @@ _NEEDED = ("run", "_serve_index", "_serve_frame_data", "_serve_static", "_serve_
 _MAX_HEADER = 8192
 _START_TIMEOUT = 30.0
 _REPR_LIMIT = 2000  # one variable's text in the page's Globals/Locals panes
+CTRL_C = "Ctrl-C: the session ends, the program goes on"  # why a session ended by Ctrl-C ended
 
 
 def _web_pdb_version() -> str:
@@ -315,7 +298,7 @@ class WebConsole:
             except KeyboardInterrupt:
                 # pdb would swallow it at its prompt; here nobody at the terminal has a
                 # prompt, and Ctrl-C there means "stop waiting".
-                self.end("c\n", "Ctrl-C: the session ends, the program goes on")
+                self.end("c\n", CTRL_C)
                 continue
             self.write(line if line.endswith("\n") else line + "\n")
             return line
@@ -379,8 +362,7 @@ def _debugger_class() -> Any:
 
         def __init__(self, console: WebConsole, live: bool, on_end: Callable[[], None]) -> None:
             # nosigint: pdb's ``continue`` would install its SIGINT handler in the host for good.
-            # skip: a live session must not stop in our own frames on its way back to the user's.
-            Pdb.__init__(self, stdin=console, stdout=console, nosigint=True, skip=["pydebug_hook", "pydebug_hook.*"])
+            Pdb.__init__(self, stdin=console, stdout=console, nosigint=True, skip=pdb_policy.SKIP)
             self.console = console
             self._backup = []  # WebPdb.do_quit restores std streams from here: none were patched
             self._live = live
@@ -394,22 +376,17 @@ def _debugger_class() -> Any:
 
         do_q = do_exit = do_quit
 
+        # A live breakpoint's c and q (a post-mortem's are core/pdb_policy's, set on the
+        # instance by make_debugger).
         def set_continue(self) -> None:
-            if self._live:
-                # Once the page is gone nobody could answer a later stop: continuing ends it.
-                self.clear_all_breaks()
-                Bdb.set_continue(self)
-                self._on_end()
-            else:
-                # Post-mortem: nothing is traced, and the host's own tracer (coverage...) stays.
-                self._set_stopinfo(self.botframe, None, -1)
+            # Once the page is gone nobody could answer a later stop: continuing ends it.
+            self.clear_all_breaks()
+            Bdb.set_continue(self)
+            self._on_end()
 
         def set_quit(self) -> None:
-            if self._live:
-                Bdb.set_quit(self)
-                self._on_end()
-            else:
-                self.stopframe, self.returnframe, self.quitting = self.botframe, None, True
+            Bdb.set_quit(self)
+            self._on_end()
 
         def interaction(self, frame: Any, traceback: Any) -> Any:
             try:
@@ -437,4 +414,5 @@ def _debugger_class() -> Any:
 
 
 def make_debugger(console: WebConsole, live: bool, on_end: Callable[[], None]) -> Any:
-    return _debugger_class()(console, live, on_end)
+    debugger = _debugger_class()(console, live, on_end)
+    return debugger if live else pdb_policy.post_mortem(debugger)

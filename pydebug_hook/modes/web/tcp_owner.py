@@ -1,13 +1,5 @@
-"""Which user owns the other end of a loopback TCP connection (Linux).
-
-A Unix socket tells its peer's uid (``SO_PEERCRED``); TCP does not.  But on loopback both
-ends live in this machine's kernel, and ``/proc/net/tcp`` (``tcp6``) lists every socket
-with its owner: the client's socket is the entry whose local address is our peer and
-whose remote address is us.  This is how ``identd`` answers, without a daemon.
-
-Why it matters: loopback is not private on a shared machine (a cluster's login node);
-without this any user there could drive a debugger bound to 127.0.0.1.
-"""
+"""Which user owns the other end of a loopback TCP connection: the entry of
+``/proc/net/tcp`` whose addresses are the connection's, as ``identd`` answers."""
 
 import socket
 import struct

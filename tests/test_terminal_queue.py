@@ -1,4 +1,4 @@
-"""Terminal arbitration with plain processes (no torch): ranks of Slurm, Open MPI and
+"""The terminal queue with plain processes (no torch): ranks of Slurm, Open MPI and
 PMI jobs sharing one pty take it one at a time, in the order they failed; a rank
 waiting for it is served on its socket; a crash or a signal never wedges the queue.
 
