@@ -41,7 +41,7 @@ _FALLBACK = re.compile(r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?")
 def remove_stale_fallbacks() -> None:
     """Fallback sockets are named by their process's pid, so nobody reuses them: those
     of processes that are gone (SIGKILL) are removed, by the next session and by ``ls``."""
-    for directory in registry.private_dirs():
+    for directory in registry.private_dirs(create=False):
         try:
             names = os.listdir(directory)
         except OSError:
