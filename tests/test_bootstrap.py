@@ -109,6 +109,9 @@ def test_enabled_imports_only_the_hooks(env, installed_python):
     # (atexit is compiled into the interpreter: registering the at-exit fallback is free)
     assert {"pydebug_hook", "pydebug_hook._bootstrap", internals.HOOKS_MODULE} <= added
     assert added <= internals.STARTUP_MODULES | {"atexit"}
+    # Nothing below the top level: these load when an exception is handled or a command runs.
+    later = ("core", "modes", "job", "children", "cli")
+    assert not [m for m in added if m.startswith(tuple(f"pydebug_hook.{package}" for package in later))]
     assert "atexit" in sys.builtin_module_names
 
 

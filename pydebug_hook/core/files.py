@@ -86,6 +86,15 @@ def read_json(path: PathLike, limit: int = MAX_BYTES) -> Dict[str, Any]:
     return data
 
 
+def close_quietly(fd: int) -> None:
+    """Close descriptor *fd* unless it is -1, whatever happened to it meanwhile."""
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def private_dir(path: PathLike, create: bool = True) -> Path:
     """*path* as a directory of ours that nobody else may enter (made 0700 when
     *create* and missing); :class:`Untrusted` when it is anything else, and

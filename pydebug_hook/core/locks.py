@@ -85,15 +85,4 @@ def let_go(path: Path, fd: int) -> None:
     """The owner's end: remove *path*, then release its lock (in that order, so that a
     waiter finds it gone rather than left over)."""
     unlink(path)
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-
-
-def close_quietly(fd: int) -> None:
-    if fd >= 0:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    files.close_quietly(fd)

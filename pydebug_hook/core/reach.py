@@ -6,7 +6,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from . import proc, settings
+from . import files, proc, settings
 from .notice import printable
 from .terminal import Terminal, console_terminal, controlling_terminal, stdin_is_devnull
 
@@ -160,12 +160,8 @@ class Reach:
         if self._closed:
             return
         self._closed = True
-        if self.echo_fd >= 0:
-            fd, self.echo_fd = self.echo_fd, -1
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        fd, self.echo_fd = self.echo_fd, -1
+        files.close_quietly(fd)
         if self.terminal is not None:
             self.terminal.close()
 

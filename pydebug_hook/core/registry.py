@@ -299,8 +299,8 @@ def _remove_endpoint(record: Record) -> None:
 
 
 def read_record(path: Path) -> Record:
-    """The record in *path*; ``OSError`` (:class:`._files.Untrusted` for a file that is
-    not a regular file of ours) or ``ValueError`` (not a valid record) otherwise."""
+    """The record in *path*; ``OSError`` (:class:`pydebug_hook.core.files.Untrusted` for a
+    file that is not a regular file of ours) or ``ValueError`` (not a valid record)."""
     record = Record.from_json(files.read_json(path), str(path))
     if not 0 < record.pid < 2**31:
         raise ValueError(f"field 'pid' is {record.pid}, not a process id")

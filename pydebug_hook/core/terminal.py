@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from . import proc
+from . import files, proc
 
 DEV_TTY = "/dev/tty"
 
@@ -94,12 +94,9 @@ class Terminal:
             return False
 
     def close(self) -> None:
-        if self.owned and self.fd >= 0:
+        if self.owned:
             fd, self.fd = self.fd, -1
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            files.close_quietly(fd)
 
 
 def _terminal_on(fd: int, *, is_stdin: bool, owned: bool = False) -> Terminal:

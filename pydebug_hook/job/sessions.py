@@ -179,7 +179,7 @@ class Job(cleanup.Resource):
         locks.let_go(path, fd)
 
     def _forget(self) -> None:
-        locks.close_quietly(self.fd)  # a forked child must not keep our lock alive
+        files.close_quietly(self.fd)  # a forked child must not keep our lock alive
         self.fd, self.path = -1, None
 
     def hold_exit(self) -> None:

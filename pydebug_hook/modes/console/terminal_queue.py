@@ -127,8 +127,8 @@ class Ticket(cleanup.Resource):
     def _forget(self) -> None:
         # A forked child shares our open file descriptions, and with them the locks:
         # its copies must go, or the ticket would stay held as long as the child lives.
-        locks.close_quietly(self.fd)
-        locks.close_quietly(self.terminal_fd)
+        files.close_quietly(self.fd)
+        files.close_quietly(self.terminal_fd)
         self.fd = self.terminal_fd = -1
 
 
@@ -141,7 +141,7 @@ def give_back(directory: Path, terminal_fd: int) -> None:
             os.rmdir(directory)
         except OSError:
             pass
-    locks.close_quietly(terminal_fd)
+    files.close_quietly(terminal_fd)
 
 
 def _lock_terminal(directory: Path, blocking: bool, stop: Callable[[], bool] = lambda: False) -> int:
@@ -203,13 +203,13 @@ class Waker:
                 pass
 
     def cancel(self) -> None:
+        """Idempotent: a second call must not close descriptors that have the pipe's
+        numbers again by then (the terminal lock's, say)."""
         with self._lock:
             self._cancelled = True
-            for fd in (self.fd, self._write_fd):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            fds, self.fd, self._write_fd = (self.fd, self._write_fd), -1, -1
+            for fd in fds:
+                files.close_quietly(fd)
 
 
 def _who(data: Optional[dict]) -> str:
