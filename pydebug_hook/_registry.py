@@ -110,12 +110,12 @@ def runtime_dir(create: bool = True) -> Path:
         raise SessionError(f"no private runtime directory: {_notice.describe_error(exc)}") from None
 
 
-def private_dirs() -> Iterator[Path]:
+def private_dirs(create: bool = True) -> Iterator[Path]:
     """Private (0700, ours) directories for files of ours, best first: the runtime
-    directory, then the one in the temporary directory; made when reached, skipped when
-    unusable."""
+    directory, then the one in the temporary directory; made when reached (with
+    *create*: a reader such as ``ls`` makes none), skipped when unusable."""
     found: List[Path] = []
-    for make in (runtime_dir, lambda: _tmp_runtime_dir(create=True)):
+    for make in (lambda: runtime_dir(create), lambda: _tmp_runtime_dir(create)):
         try:
             path = make()
         except (OSError, SessionError):

@@ -48,7 +48,7 @@ def remove_stale_fallbacks() -> None:
     of processes that are gone (SIGKILL) are removed, by the next session and by ``ls``."""
     from ._registry import pid_alive
 
-    for directory in _registry.private_dirs():
+    for directory in _registry.private_dirs(create=False):
         try:
             names = os.listdir(directory)
         except OSError:

@@ -98,7 +98,7 @@ def remove_if_stale(path: str) -> bool:
         st = os.lstat(path)
     except OSError:
         return False
-    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid() or probe(path, timeout=0.2) != "stale":
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid() or probe(path) != "stale":
         return False
     try:
         again = os.lstat(path)
