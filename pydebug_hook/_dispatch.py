@@ -131,7 +131,9 @@ def _mode_module(session: Session):
         from . import _socket_mode as mode
     elif session.mode == "web":
         from . import _web_mode as mode
-    else:  # resolve_mode only returns the three above
+    elif session.mode == "dap":
+        from . import _dap_mode as mode
+    else:  # resolve_mode only returns the four above
         raise SessionError(f"unknown mode {session.mode!r}")
     return mode
 

@@ -1,0 +1,311 @@
+"""debugpy, driven for one dap session: the only module that knows its internals.
+
+debugpy's own ``listen()`` cannot serve us as it is: it starts an adapter process that
+any local user can connect to, it can be called once per process, and it traces every
+thread of the program.  So debugpy's debugger (pydevd) is started here in-process, the
+way ``listen(in_process_debug_adapter=True)`` does it, with three differences:
+
+* it accepts IDE connections on a socket that we bound (:class:`Listener`), whose
+  ``accept`` closes connections of other users before pydevd reads a byte;
+* it traces only the thread of the session (a post-mortem needs no tracing at all; a
+  live breakpoint steps in its own thread), so the rest of the program runs untraced;
+* it is stopped at the end of the session (``pydevd.stoptrace``): port closed, threads
+  gone, tracing off, and a later session in the same process starts afresh.
+
+The public API does the rest: ``wait_for_client`` (and its ``cancel``),
+``is_client_connected``, ``trigger_exception_handler``.  ``setup.cfg`` pins debugpy to
+1.8.x; :func:`load` checks that the internals used here exist, so another version fails
+with one line instead of a hang.
+"""
+
+import errno
+import os
+import socket
+import sys
+import threading
+from types import FrameType, TracebackType
+from typing import Any, Callable, Iterable, Optional, Tuple
+
+from ._session import SessionError
+
+SUPPORTED = "1.8"
+# Read by pydevd when it is imported: without it pydevd warns on stderr about frozen
+# modules (breakpoints in the standard library), which a post-mortem does not need.
+_QUIET_IMPORT = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+Check = Callable[[socket.socket], Optional[str]]  # an accepted connection -> why it is refused, or None
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("debugpy")
+    except Exception:
+        return "?"
+
+
+def load() -> None:
+    """Import debugpy's debugger, undoing what the import does to the process; one
+    :class:`SessionError` line when it is missing or not the version we know."""
+    if "pydevd" in sys.modules and "debugpy" in sys.modules:
+        return
+    saved_env = {name: os.environ.get(name) for name in (*_QUIET_IMPORT, "PYDEVD_USE_FRAME_EVAL")}
+    saved_hook = sys.breakpointhook
+    os.environ.update(_QUIET_IMPORT)
+    try:
+        import debugpy
+        import debugpy.server.api  # noqa: F401 - sets pydevd up to speak DAP
+        import pydevd
+    except Exception as error:
+        raise SessionError(f"dap mode needs debugpy {SUPPORTED}.x, which could not be imported ({type(error).__name__}: {error})") from None
+    finally:
+        # debugpy points builtins.breakpoint() at itself and sets variables that every
+        # child process would inherit; the program keeps its own.
+        sys.breakpointhook = saved_hook
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    missing = [
+        name
+        for name, owner in (
+            ("settrace", pydevd),
+            ("stoptrace", pydevd),
+            ("add_dap_messages_listener", pydevd),
+            ("create_server_socket", pydevd),
+            ("wait_for_client", debugpy),
+            ("is_client_connected", debugpy),
+            ("trigger_exception_handler", debugpy),
+        )
+        if not hasattr(owner, name)
+    ]
+    if missing:
+        raise SessionError(
+            f"debugpy {_version()} is not the {SUPPORTED}.x this pydebug-hook was built for "
+            f"(missing {', '.join(missing)}); pip install 'debugpy>={SUPPORTED}.22,<1.9'"
+        )
+
+
+def bind(host: str, ports: Iterable[int]) -> Tuple[socket.socket, int]:
+    """A listening socket on the first port of *ports* that is free on *host*."""
+    try:
+        infos = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as error:
+        raise SessionError(f"dap mode cannot listen on {host!r}: {error}") from None
+    family = infos[0][0]
+    address = infos[0][4]
+    tried = []
+    for port in ports:
+        tried.append(port)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+            sock.bind((address[0], port, *address[2:]))
+            sock.listen(4)
+            return sock, port
+        except OSError as error:
+            sock.close()
+            if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                continue
+            raise SessionError(f"dap mode cannot listen on {host}:{port}: {error}") from None
+    span = f"{tried[0]}-{tried[-1]}" if len(tried) > 1 else str(tried[0]) if tried else "none"
+    raise SessionError(f"dap mode found no free port on {host} (tried {span})")
+
+
+class Listener:
+    """Our bound socket, handed to pydevd in place of the one it would create: the
+    methods its connection thread calls, with ``accept`` keeping out refused peers."""
+
+    def __init__(self, sock: socket.socket, check: Optional[Check], on_refused: Callable[[str, Any], None], on_accepted: Callable[[], None]) -> None:
+        self.sock = sock
+        self.check = check
+        self.on_refused = on_refused
+        self.on_accepted = on_accepted
+
+    def listen(self, backlog: int = 1) -> None:
+        pass  # listening since bind(); pydevd calls this before every accept
+
+    def accept(self) -> Tuple[socket.socket, Any]:
+        while True:
+            conn, peer = self.sock.accept()  # raises once closed: pydevd's thread then ends
+            why = None
+            if self.check is not None:
+                try:
+                    why = self.check(conn)
+                except Exception as error:
+                    why = f"could not check who connected ({type(error).__name__})"
+            if why is None:
+                self.on_accepted()
+                return conn, peer
+            try:
+                conn.close()
+            finally:
+                self.on_refused(why, peer)
+
+    def getsockname(self) -> Any:
+        return self.sock.getsockname()
+
+    def settimeout(self, value: Optional[float]) -> None:
+        self.sock.settimeout(value)
+
+    def close(self) -> None:
+        try:
+            # Wakes pydevd's thread from accept() (close alone does not, on Linux).
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+_start_lock = threading.Lock()
+
+
+class Debugger:
+    """pydevd serving one session on a :class:`Listener`, tracing only the calling thread."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.thread = threading.current_thread()
+        self.saved_trace = sys.gettrace()
+        self.running = False
+        self._ending: Optional[Callable[[], None]] = None
+
+    def start(self) -> None:
+        import debugpy.server.api as api
+        import pydevd
+        from _pydevd_bundle import pydevd_constants  # noqa: F401 - vendored by debugpy
+        from pydevd import SetupHolder
+
+        listener = self.listener
+        with _start_lock:
+            # pydevd keeps the first session's settings (host, port) for good; each
+            # session starts from none.
+            SetupHolder.setup = None
+            kwargs = {}
+            try:
+                from debugpy.common.util import hide_debugpy_internals
+                from pydevd_file_utils import absolute_path
+
+                if hide_debugpy_internals():
+                    import debugpy
+
+                    kwargs["dont_trace_start_patterns"] = (os.path.dirname(absolute_path(debugpy.__file__)),)
+                    kwargs["dont_trace_end_patterns"] = ("debugpy_launcher.py",)
+            except Exception:
+                pass
+            # debugpy describes the whole environment (every installed distribution) into
+            # a log file when it has one; none is configured: skip tens of milliseconds.
+            if getattr(api, "log", None) is not None and api.log.log_dir is None:
+                api.ensure_logging.ensured = True
+            original = pydevd.create_server_socket
+            pydevd.create_server_socket = lambda host, port: listener
+            try:
+                pydevd.settrace(
+                    host=None,
+                    port=0,
+                    suspend=False,
+                    trace_only_current_thread=True,
+                    patch_multiprocessing=False,
+                    block_until_connected=False,
+                    wait_for_ready_to_run=False,
+                    notify_stdin=False,
+                    **kwargs,
+                )
+                py_db = pydevd.get_global_debugger()
+                if py_db is not None:
+                    py_db.wait_for_server_socket_ready()  # our listener is in pydevd's hands
+            finally:
+                pydevd.create_server_socket = original
+        self.running = True
+
+    def wait_for_client(self, timeout: Optional[float]) -> str:
+        """Until an IDE has attached (``"attached"``) or *timeout* seconds went by without
+        one (``"timeout"``).  Requests the IDE sends meanwhile are answered from here."""
+        import debugpy
+
+        timer = None
+        timed_out = threading.Event()
+        if timeout is not None:
+
+            def give_up() -> None:
+                try:
+                    timed_out.set()
+                    debugpy.wait_for_client.cancel()
+                except Exception:
+                    pass
+
+            timer = threading.Timer(timeout, give_up)
+            timer.daemon = True
+            timer.name = "pydebug_hook-dap-timeout"
+        try:
+            if timer is not None:
+                timer.start()
+            while not debugpy.is_client_connected():
+                if timed_out.is_set():
+                    return "timeout"
+                debugpy.wait_for_client()  # returns when attached, or cancelled
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return "attached"
+
+    def stop_on_exception(self, exc: Optional[BaseException], tb: TracebackType) -> None:
+        """The IDE stops at the deepest frame of *tb*; returns when it resumes (Continue)
+        or leaves (Disconnect)."""
+        import debugpy
+
+        if exc is None:  # a bare traceback (post_mortem(tb)): the IDE needs an exception to show
+            exc = Exception("post-mortem of a traceback")
+        debugpy.trigger_exception_handler((type(exc), exc, tb), as_uncaught=False)
+
+    def stop_at(self, frame: FrameType, on_end: Callable[[], None]) -> None:
+        """A live breakpoint: the IDE stops at the next line of *frame* once we have
+        returned; stepping traces this thread.  Continue or Disconnect ends the session
+        (*on_end*, then :meth:`stop`, in this thread: only it can untrace itself)."""
+        import pydevd
+
+        py_db = pydevd.get_global_debugger()
+        thread = self.thread
+        ending = threading.Event()
+
+        class EndOnResume:
+            def before_send(self, message: dict) -> None:
+                pass
+
+            def after_receive(self, message: dict) -> None:
+                if message.get("type") == "request" and message.get("command") in ("continue", "disconnect"):
+                    ending.set()
+
+        original = py_db.do_wait_suspend
+
+        def do_wait_suspend(suspended: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(suspended, *args, **kwargs)
+            if suspended is thread and ending.is_set():
+                on_end()
+            return result
+
+        py_db.do_wait_suspend = do_wait_suspend
+        pydevd.add_dap_messages_listener(EndOnResume())
+        pydevd.settrace(suspend=True, trace_only_current_thread=True, stop_at_frame=frame, patch_multiprocessing=False, notify_stdin=False)
+
+    def stop(self) -> None:
+        """End pydevd: the IDE's connection and our port closed, its threads gone, this
+        thread untraced (the program's own tracer, if it had one, put back)."""
+        if not self.running:
+            self.listener.close()
+            return
+        self.running = False
+        import pydevd
+
+        try:
+            pydevd.stoptrace()
+        finally:
+            self.listener.close()
+            if self.saved_trace is not None and threading.current_thread() is self.thread:
+                sys.settrace(self.saved_trace)
+
+    def close_port(self) -> None:
+        """Only the port (from a signal handler, where pydevd's locks may be held)."""
+        self.listener.close()
