@@ -65,11 +65,26 @@ class _Serving:
             pass
 
     def on_accepted(self) -> None:
+        self.set_state("connected")
+
+    def set_state(self, state: str) -> None:
         try:
             if self.registration is not None and not self._finished:
-                self.registration.update(state="connected")
+                self.registration.update(state=state)
         except Exception:
             pass
+
+    def wait(self, debugger: Any) -> bool:
+        """Until an IDE attaches (True), or ``IPDB_WAIT_TIMEOUT`` runs out (False)."""
+        limit = self.session.settings.wait_timeout
+        if debugger.wait_for_client(limit) == "attached":
+            self.set_state("attached")
+            return True
+        if self.session.is_breakpoint:
+            _notice.say(f"no IDE attached within {limit or 0:g}s on {self.endpoint}; the breakpoint is passed")
+        else:
+            no_ide_attached(self.session, self.endpoint, limit or 0.0)
+        return False
 
     # -- the end -------------------------------------------------------------------
 
@@ -154,6 +169,7 @@ def run(session: Session) -> None:
     check = _owner_check() if loopback else None
     listener = _debugpy.Listener(sock, check, serving.on_refused, serving.on_accepted)
     serving.debugger = debugger = _debugpy.Debugger(listener)
+    handed_over = False
     try:
         serving.remove_at_end()
         debugger.start()
@@ -170,36 +186,17 @@ def run(session: Session) -> None:
             _notice.say("WARNING: this system does not tell who connects over TCP (no /proc/net/tcp): any local user may attach")
         target = _registry.attach_target(session, serving.registration)
         _notice.say(waiting_line(session, serving.endpoint, port, first, loopback, host, target))
-        outcome = debugger.wait_for_client(settings.wait_timeout)
+        if session.is_breakpoint:
+            if serving.wait(debugger):
+                handed_over = True  # the session ends in this thread, on Continue or Disconnect
+                # Must stay the last call here: from now on calls in this thread are traced.
+                debugger.stop_at(session.frame, serving.finish)
+            return
+        while serving.wait(debugger) and not debugger.stop_on_exception(session.exc, session.tb):
+            serving.set_state("waiting")  # the IDE went away: the next one may attach
+            _notice.say(f"the IDE left the dap session at {serving.endpoint} without Continue or Disconnect; waiting for the next one")
     except KeyboardInterrupt:
-        serving.finish()
-        _notice.say("interrupted (Ctrl-C) while waiting for an IDE; going on")
-        return
-    except BaseException:
-        serving.finish()
-        raise
-    if outcome != "attached":
-        serving.finish()
-        if not session.is_breakpoint:
-            no_ide_attached(session, serving.endpoint, settings.wait_timeout or 0.0)
-        else:
-            _notice.say(f"no IDE attached within {settings.wait_timeout or 0:g}s on {serving.endpoint}; the breakpoint is passed")
-        return
-    if serving.registration is not None:
-        serving.registration.update(state="attached")
-
-    if session.is_breakpoint:
-        try:
-            # Must stay the last call here: from now on calls in this thread are traced.
-            debugger.stop_at(session.frame, serving.finish)
-        except BaseException:
-            serving.finish()
-            raise
-        return
-
-    try:
-        debugger.stop_on_exception(session.exc, session.tb)
-    except KeyboardInterrupt:
-        _notice.say("interrupted (Ctrl-C): the dap session ends")
+        _notice.say("interrupted (Ctrl-C): the dap session ends, the program goes on")
     finally:
-        serving.finish()
+        if not handed_over:
+            serving.finish()

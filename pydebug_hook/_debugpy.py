@@ -123,6 +123,7 @@ class Listener:
         self.check = check
         self.on_refused = on_refused
         self.on_accepted = on_accepted
+        self.on_lost: Callable[[], None] = lambda: None  # the IDE's connection ended
 
     def listen(self, backlog: int = 1) -> None:
         pass  # listening since bind(); pydevd calls this before every accept
@@ -138,7 +139,7 @@ class Listener:
                     why = f"could not check who connected ({type(error).__name__})"
             if why is None:
                 self.on_accepted()
-                return conn, peer
+                return _Connection.wrap(conn, self.on_lost), peer
             try:
                 conn.close()
             finally:
@@ -159,6 +160,38 @@ class Listener:
         self.sock.close()
 
 
+class _Connection(socket.socket):
+    """An accepted IDE connection that says when it ends: pydevd, told to keep waiting
+    for the next IDE, does not (and would keep the thread stopped for an IDE that is gone)."""
+
+    on_end: Callable[[], None]
+
+    @classmethod
+    def wrap(cls, conn: socket.socket, on_end: Callable[[], None]) -> "_Connection":
+        wrapped = cls(conn.family, conn.type, conn.proto, fileno=conn.detach())
+        wrapped.on_end = on_end
+        wrapped._ended = False
+        return wrapped
+
+    def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            try:
+                self.on_end()
+            except Exception:
+                pass
+
+    def recv(self, size: int, *flags: int) -> bytes:  # type: ignore[override]
+        try:
+            data = super().recv(size, *flags)
+        except OSError:
+            self._end()
+            raise
+        if not data:
+            self._end()
+        return data
+
+
 _start_lock = threading.Lock()
 
 
@@ -170,7 +203,31 @@ class Debugger:
         self.thread = threading.current_thread()
         self.saved_trace = sys.gettrace()
         self.running = False
-        self._ending: Optional[Callable[[], None]] = None
+        self.resumed_by_ide = threading.Event()  # Continue or Disconnect was asked for
+        listener.on_lost = self._connection_lost
+
+    # -- what the IDE does ------------------------------------------------------------
+
+    def before_send(self, message: dict) -> None:
+        """pydevd's message listener interface (nothing to do on the way out)."""
+
+    def after_receive(self, message: dict) -> None:
+        if message.get("type") == "request" and message.get("command") in ("continue", "disconnect"):
+            self.resumed_by_ide.set()
+
+    def _connection_lost(self) -> None:
+        """The IDE went away without a Disconnect (killed, network lost): do what pydevd
+        does for a Disconnect, so that the stopped thread is released and the session
+        waits for the next IDE."""
+        try:
+            import pydevd
+            from _pydevd_bundle.pydevd_api import PyDevdAPI
+
+            py_db = pydevd.get_global_debugger()
+            if py_db is not None and self.running:
+                PyDevdAPI().request_disconnect(py_db, resume_threads=True)
+        except Exception:
+            pass
 
     def start(self) -> None:
         import debugpy.server.api as api
@@ -214,8 +271,10 @@ class Debugger:
                     **kwargs,
                 )
                 py_db = pydevd.get_global_debugger()
-                if py_db is not None:
-                    py_db.wait_for_server_socket_ready()  # our listener is in pydevd's hands
+                if py_db is None:
+                    raise SessionError("dap mode: debugpy did not start")
+                py_db.add_dap_messages_listener(self)
+                py_db.wait_for_server_socket_ready()  # our listener is in pydevd's hands
             finally:
                 pydevd.create_server_socket = original
         self.running = True
@@ -251,43 +310,38 @@ class Debugger:
                 timer.cancel()
         return "attached"
 
-    def stop_on_exception(self, exc: Optional[BaseException], tb: TracebackType) -> None:
-        """The IDE stops at the deepest frame of *tb*; returns when it resumes (Continue)
-        or leaves (Disconnect)."""
+    def stop_on_exception(self, exc: Optional[BaseException], tb: TracebackType) -> bool:
+        """The IDE stops at the deepest frame of *tb*; returns when it resumes: True when
+        the IDE asked for it (Continue, Disconnect), False when it went away."""
         import debugpy
 
         if exc is None:  # a bare traceback (post_mortem(tb)): the IDE needs an exception to show
             exc = Exception("post-mortem of a traceback")
+        self.resumed_by_ide.clear()
         debugpy.trigger_exception_handler((type(exc), exc, tb), as_uncaught=False)
+        return self.resumed_by_ide.is_set()
 
     def stop_at(self, frame: FrameType, on_end: Callable[[], None]) -> None:
         """A live breakpoint: the IDE stops at the next line of *frame* once we have
-        returned; stepping traces this thread.  Continue or Disconnect ends the session
-        (*on_end*, then :meth:`stop`, in this thread: only it can untrace itself)."""
+        returned; stepping traces this thread.  Continue, Disconnect or the IDE going
+        away ends the session: *on_end* runs in this thread (only it can untrace itself)
+        as soon as the thread is released."""
         import pydevd
 
         py_db = pydevd.get_global_debugger()
         thread = self.thread
-        ending = threading.Event()
-
-        class EndOnResume:
-            def before_send(self, message: dict) -> None:
-                pass
-
-            def after_receive(self, message: dict) -> None:
-                if message.get("type") == "request" and message.get("command") in ("continue", "disconnect"):
-                    ending.set()
-
         original = py_db.do_wait_suspend
+        lost = threading.Event()
+        self.listener.on_lost = lambda: (lost.set(), self._connection_lost())
 
         def do_wait_suspend(suspended: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(suspended, *args, **kwargs)
-            if suspended is thread and ending.is_set():
+            if suspended is thread and (self.resumed_by_ide.is_set() and not _stepping(suspended) or lost.is_set()):
                 on_end()
             return result
 
+        self.resumed_by_ide.clear()
         py_db.do_wait_suspend = do_wait_suspend
-        pydevd.add_dap_messages_listener(EndOnResume())
         pydevd.settrace(suspend=True, trace_only_current_thread=True, stop_at_frame=frame, patch_multiprocessing=False, notify_stdin=False)
 
     def stop(self) -> None:
@@ -309,3 +363,9 @@ class Debugger:
     def close_port(self) -> None:
         """Only the port (from a signal handler, where pydevd's locks may be held)."""
         self.listener.close()
+
+
+def _stepping(thread: threading.Thread) -> bool:
+    """Whether pydevd resumed *thread* to step (not to run on)."""
+    info = getattr(thread, "additional_info", None)
+    return info is not None and getattr(info, "pydev_step_cmd", -1) not in (-1, None)
