@@ -55,7 +55,7 @@ def load() -> None:
     os.environ.update(_QUIET_IMPORT)
     try:
         import debugpy
-        import debugpy.server.api  # noqa: F401 - sets pydevd up to speak DAP
+        import debugpy.server.api
         import pydevd
     except Exception as error:
         raise SessionError(f"dap mode needs debugpy {SUPPORTED}.x, which could not be imported ({type(error).__name__}: {error})") from None
@@ -230,9 +230,9 @@ class Debugger:
             pass
 
     def start(self) -> None:
-        import debugpy.server.api as api
         import pydevd
         from _pydevd_bundle import pydevd_constants  # noqa: F401 - vendored by debugpy
+        from debugpy.server import api
         from pydevd import SetupHolder
 
         listener = self.listener

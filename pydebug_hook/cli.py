@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         "Debugging is on unless IPDB_DEBUG says otherwise.",
     )
     run.add_argument("-m", dest="module", action="store_true", help="TARGET is a module name, as with python -m")
-    run.add_argument("--mode", choices=["console", "web", "socket", "auto"], help="set IPDB_MODE for the program")
+    run.add_argument("--mode", choices=["console", "web", "socket", "dap", "auto"], help="set IPDB_MODE for the program")
     run.add_argument("target", metavar="SCRIPT | MODULE")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the program")
     run.set_defaults(func=_cmd_run)
@@ -61,7 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=_cmd_ls)
 
-    attach = sub.add_parser("attach", help="attach to a waiting session (default: the root cause: the first failure that is not a consequence)")
+    attach = sub.add_parser(
+        "attach",
+        help="attach to a waiting session (default: the root cause: the first failure that is not a consequence); "
+        "for a dap session, print what to enter in the IDE",
+    )
     attach.add_argument("target", nargs="?", metavar="RANK | PATH", help="a rank from `ls`, or a socket path")
     attach.set_defaults(func=_cmd_attach)
     return parser

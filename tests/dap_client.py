@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from helpers import REPO
 
@@ -64,11 +64,13 @@ class DapClient:
         env["NODE_PATH"] = str(self.node_modules)
         return env
 
-    def start(self, port: int, steps: List[Dict[str, Any]], preexec_fn: Optional[Callable[[], None]] = None) -> subprocess.Popen:
-        """The client running *steps* in the background; :meth:`result` reads its answer."""
+    def start(self, port: int, steps: List[Dict[str, Any]], uid: Optional[int] = None) -> subprocess.Popen:
+        """The client running *steps* in the background (as user *uid*); :meth:`result`
+        reads its answer."""
+        as_user = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
         proc = subprocess.Popen(
             self.command(port), env=self.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True, preexec_fn=preexec_fn, cwd="/",
+            text=True, start_new_session=True, cwd="/", **as_user,
         )
         proc.stdin.write(json.dumps(steps))
         proc.stdin.close()
@@ -87,8 +89,8 @@ class DapClient:
         except (ValueError, IndexError):
             raise AssertionError(f"the DAP client printed no result (status {proc.returncode})\nstdout:\n{out}\nstderr:\n{err}") from None
 
-    def run(self, port: int, steps: List[Dict[str, Any]], preexec_fn: Optional[Callable[[], None]] = None, timeout: float = 90) -> Dict[str, Any]:
-        return self.result(self.start(port, steps, preexec_fn), timeout)
+    def run(self, port: int, steps: List[Dict[str, Any]], uid: Optional[int] = None, timeout: float = 90) -> Dict[str, Any]:
+        return self.result(self.start(port, steps, uid), timeout)
 
 
 def step(result: Dict[str, Any], op: str, index: int = 0) -> Dict[str, Any]:
