@@ -124,6 +124,7 @@ class Listener:
         self.on_refused = on_refused
         self.on_accepted = on_accepted
         self.on_lost: Callable[[], None] = lambda: None  # the IDE's connection ended
+        self.connections: list = []
 
     def listen(self, backlog: int = 1) -> None:
         pass  # listening since bind(); pydevd calls this before every accept
@@ -139,7 +140,9 @@ class Listener:
                     why = f"could not check who connected ({type(error).__name__})"
             if why is None:
                 self.on_accepted()
-                return _Connection.wrap(conn, self.on_lost), peer
+                wrapped = _Connection.wrap(conn, lambda: self.on_lost())
+                self.connections = [c for c in self.connections if c.fileno() >= 0] + [wrapped]
+                return wrapped, peer
             try:
                 conn.close()
             finally:
@@ -152,12 +155,15 @@ class Listener:
         self.sock.settimeout(value)
 
     def close(self) -> None:
-        try:
-            # Wakes pydevd's thread from accept() (close alone does not, on Linux).
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        """Close the port and every IDE connection: the IDE sees the session end even
+        where pydevd would leave a connection open."""
+        for sock in [self.sock, *self.connections]:
+            try:
+                # Wakes a thread blocked in accept() or recv() (close alone does not, on Linux).
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
 
 
 class _Connection(socket.socket):

@@ -112,7 +112,7 @@ def test_ide_stops_on_the_exception_with_stack_locals_and_evaluate_then_continue
     frames = step(result, "stackTrace")["frames"]
     # The raising frame first, its callers below.
     assert [f["name"].split(" (")[0] for f in frames] == ["inner", "outer", "<module>"]
-    assert frames[0]["line"] == 10 and frames[0]["path"] == str(script)
+    assert frames[0]["line"] == 11 and frames[0]["path"] == str(script)
     assert step(result, "variables", 0)["variables"]["secret"] == "42"
     assert step(result, "variables", 0)["variables"]["n"] == "21"
     assert step(result, "variables", 1)["variables"]["outer_local"] == "22"
@@ -389,7 +389,7 @@ def test_live_breakpoint_stops_in_the_ide_steps_and_continues(tmp_path, python, 
     script = write(tmp_path, BREAKPOINT)
     prog = start(procs, python, dap_env, script)
     port = prog.endpoint()
-    assert "breakpoint in compute (prog.py:6)" in prog.wait_err("for an IDE (DAP)")
+    assert "breakpoint in compute (prog.py:7)" in prog.wait_err("for an IDE (DAP)")
     result = dap.run(port, [
         *ATTACH,
         {"op": "variables", "frame": 0},
@@ -401,9 +401,9 @@ def test_live_breakpoint_stops_in_the_ide_steps_and_continues(tmp_path, python, 
     ])
     assert result["error"] is None, result
     first, second = [s["frames"][0] for s in result["steps"] if s["op"] == "stackTrace"]
-    assert (first["name"], first["line"], first["path"]) == ("compute", 7, str(script))  # the line after set_trace()
+    assert (first["name"], first["line"], first["path"]) == ("compute", 8, str(script))  # the line after set_trace()
     assert step(result, "variables", 0)["variables"]["before"] == "15"
-    assert second["line"] == 8 and step(result, "variables", 1)["variables"]["after"] == "16"
+    assert second["line"] == 9 and step(result, "variables", 1)["variables"]["after"] == "16"
     prog.wait_out("result 16")
     prog.wait_out("traced after: None")
     assert prog.finish() == 0
