@@ -246,16 +246,16 @@ class Debugger:
             # pydevd keeps the first session's settings (host, port) for good; each
             # session starts from none.
             SetupHolder.setup = None
-            kwargs = {}
+            # Frames that are not the program's: never shown in the IDE's stack (the
+            # runner's, the decorator's wrapper) nor stopped in or traced.
+            hidden = [_package_dir(__file__)]
             try:
                 from debugpy.common.util import hide_debugpy_internals
-                from pydevd_file_utils import absolute_path
 
                 if hide_debugpy_internals():
                     import debugpy
 
-                    kwargs["dont_trace_start_patterns"] = (os.path.dirname(absolute_path(debugpy.__file__)),)
-                    kwargs["dont_trace_end_patterns"] = ("debugpy_launcher.py",)
+                    hidden.append(_package_dir(debugpy.__file__))
             except Exception:
                 pass
             # debugpy describes the whole environment (every installed distribution) into
@@ -274,7 +274,9 @@ class Debugger:
                     block_until_connected=False,
                     wait_for_ready_to_run=False,
                     notify_stdin=False,
-                    **kwargs,
+                    dont_trace_start_patterns=tuple(hidden),
+                    # and the `pydebug-hook` command's script (`pydebug-hook run` below the program)
+                    dont_trace_end_patterns=("debugpy_launcher.py", os.sep + "pydebug-hook"),
                 )
                 py_db = pydevd.get_global_debugger()
                 if py_db is None:
@@ -369,6 +371,12 @@ class Debugger:
     def close_port(self) -> None:
         """Only the port (from a signal handler, where pydevd's locks may be held)."""
         self.listener.close()
+
+
+def _package_dir(module_file: str) -> str:
+    from pydevd_file_utils import absolute_path
+
+    return os.path.join(os.path.dirname(absolute_path(module_file)), "")
 
 
 def _stepping(thread: threading.Thread) -> bool:

@@ -171,7 +171,8 @@ def test_disconnect_ends_the_session_the_decorator_reraises_and_debugpy_is_gone(
     assert prog.endpoint() == port
     result = dap.run(port, [*ATTACH, {"op": "variables", "frame": 0}, {"op": "disconnect"}, {"op": "wait_closed"}])
     assert result["error"] is None, result
-    assert step(result, "stackTrace")["frames"][0]["name"].startswith("work")
+    # The program's frames only: the decorator's wrapper is not one of them.
+    assert [f["name"].split(" (")[0] for f in step(result, "stackTrace")["frames"]] == ["work", "<module>"]
     assert step(result, "variables")["variables"]["payload"] == "{'n': 7}"
     prog.wait_out("reraised-same: True")
     prog.wait_out("port: closed")  # checked by the program itself, still running
@@ -306,6 +307,17 @@ def test_ls_lists_the_endpoint_and_attach_says_what_to_enter_in_the_ide(tmp_path
     assert launch["justMyCode"] is False and launch["type"] == "debugpy"
     assert f"ssh -L {port}:127.0.0.1:{port} {socket.gethostname()}" in out
     assert dap.run(port, [*ATTACH, *CONTINUE])["error"] is None
+    assert prog.finish() == 1
+
+
+def test_pydebug_hook_run_mode_dap(tmp_path, env, procs, dap):
+    """An interpreter without the .pth: ``pydebug-hook run --mode dap``."""
+    env["IPDB_DAP_PORT"] = str(free_port_block())
+    prog = Prog(procs.popen([PYDEBUG_HOOK, "run", "--mode", "dap", str(write(tmp_path, CRASH))], env))
+    port = prog.endpoint()
+    result = dap.run(port, [*ATTACH, *CONTINUE])
+    assert result["error"] is None, result
+    assert [f["name"].split(" (")[0] for f in step(result, "stackTrace")["frames"]] == ["inner", "outer", "<module>"]
     assert prog.finish() == 1
 
 
