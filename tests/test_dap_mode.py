@@ -146,12 +146,17 @@ DECORATED = """
         raised.append(exc)
         raise exc
 
+    def tracer(frame, event, arg):  # the program's own (coverage, a profiler)
+        return None
+
     hook = sys.breakpointhook
+    sys.settrace(tracer)
     try:
         work(7)
     except Boom as caught:
         print("reraised-same:", caught is raised[0], flush=True)
-    print("traced:", sys.gettrace(), flush=True)
+    print("tracer kept:", sys.gettrace() is tracer, flush=True)
+    sys.settrace(None)
     print("threads:", sorted(t.name for t in threading.enumerate()), flush=True)
     print("breakpointhook kept:", sys.breakpointhook is hook, flush=True)
     print("env:", sorted(k for k in __import__("os").environ if k.startswith("PYDEVD")), flush=True)
@@ -176,9 +181,9 @@ def test_disconnect_ends_the_session_the_decorator_reraises_and_debugpy_is_gone(
     assert step(result, "variables")["variables"]["payload"] == "{'n': 7}"
     prog.wait_out("reraised-same: True")
     prog.wait_out("port: closed")  # checked by the program itself, still running
-    # The program goes on as without the tool: untraced, no debugger thread, its own
-    # breakpoint hook, no variable of debugpy's left for its children.
-    assert "traced: None" in prog.stdout
+    # The program goes on as without the tool: its own tracer, no debugger thread, its
+    # own breakpoint hook, no variable of debugpy's left for its children.
+    assert "tracer kept: True" in prog.stdout
     assert "threads: ['MainThread']" in prog.stdout
     assert "breakpointhook kept: True" in prog.stdout and "env: []" in prog.stdout
     assert records(dap_env) == []
