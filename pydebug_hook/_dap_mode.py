@@ -112,21 +112,12 @@ class _Serving:
 
 
 def _owner_check():
-    """The check of every accepted connection on loopback: our uid or root."""
-    from ._tcp_owner import have_table, owner_uid
+    """The check of every accepted connection on loopback: our user or root."""
+    from ._tcp_owner import have_table, stranger
 
     if not have_table():
         return None
-    me = os.geteuid()
-
-    def check(conn) -> Optional[str]:
-        uid = owner_uid(conn.getpeername(), conn.getsockname())
-        if uid is not None and uid in (0, me):
-            return None
-        who = "an unknown user" if uid is None else f"uid {uid}"
-        return f"connection from {who}; this debugger belongs to uid {me}"
-
-    return check
+    return lambda conn: stranger(conn.getpeername(), conn.getsockname())
 
 
 def waiting_line(session: Session, where: str, port: int, first: int, loopback: bool, bound: str, target: str) -> str:

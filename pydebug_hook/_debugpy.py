@@ -48,8 +48,18 @@ def _version() -> str:
 def load() -> None:
     """Import debugpy's debugger, undoing what the import does to the process; one
     :class:`SessionError` line when it is missing or not the version we know."""
-    if "pydevd" in sys.modules and "debugpy" in sys.modules:
-        return
+    if "pydevd" not in sys.modules or "debugpy.server.api" not in sys.modules:
+        _import()
+    import pydevd
+
+    if pydevd.get_global_debugger() is not None:
+        # Started under debugpy (an IDE's launch, debugpy.listen): that debugger already
+        # breaks on uncaught exceptions, and taking it over would end its session.
+        raise SessionError("this process is already being debugged through debugpy: dap mode leaves it to that debugger")
+
+
+def _import() -> None:
+    """The import, and the check that what we call is there."""
     saved_env = {name: os.environ.get(name) for name in (*_QUIET_IMPORT, "PYDEVD_USE_FRAME_EVAL")}
     saved_hook = sys.breakpointhook
     os.environ.update(_QUIET_IMPORT)
@@ -72,10 +82,11 @@ def load() -> None:
         name
         for name, owner in (
             ("settrace", pydevd),
+            ("get_global_debugger", pydevd),
             ("stoptrace", pydevd),
             ("add_dap_messages_listener", pydevd),
             ("create_server_socket", pydevd),
-            ("wait_for_client", debugpy),
+            ("_wait_for_attach", pydevd),
             ("is_client_connected", debugpy),
             ("trigger_exception_handler", debugpy),
         )
@@ -198,6 +209,21 @@ class _Connection(socket.socket):
         return data
 
 
+class _Either:
+    """The *cancel* event pydevd's wait takes: set when *gave_up* is; pydevd also sets it
+    itself once the IDE is attached (so each wait gets a new one)."""
+
+    def __init__(self, gave_up: threading.Event) -> None:
+        self.gave_up = gave_up
+        self.done = False
+
+    def is_set(self) -> bool:
+        return self.done or self.gave_up.is_set()
+
+    def set(self) -> None:
+        self.done = True
+
+
 _start_lock = threading.Lock()
 
 
@@ -289,30 +315,26 @@ class Debugger:
 
     def wait_for_client(self, timeout: Optional[float]) -> str:
         """Until an IDE has attached (``"attached"``) or *timeout* seconds went by without
-        one (``"timeout"``).  Requests the IDE sends meanwhile are answered from here."""
+        one (``"timeout"``).  Requests the IDE sends meanwhile are answered from here.
+
+        ``debugpy.wait_for_client()`` with its ``cancel()`` from a timer, without its
+        race: a cancel that comes between two of its calls is lost, so the wait is made
+        on an event of ours (what ``wait_for_client`` does inside)."""
         import debugpy
+        import pydevd
 
+        gave_up = threading.Event()
         timer = None
-        timed_out = threading.Event()
         if timeout is not None:
-
-            def give_up() -> None:
-                try:
-                    timed_out.set()
-                    debugpy.wait_for_client.cancel()
-                except Exception:
-                    pass
-
-            timer = threading.Timer(timeout, give_up)
+            timer = threading.Timer(timeout, gave_up.set)
             timer.daemon = True
             timer.name = "pydebug_hook-dap-timeout"
+            timer.start()
         try:
-            if timer is not None:
-                timer.start()
             while not debugpy.is_client_connected():
-                if timed_out.is_set():
+                if gave_up.is_set():
                     return "timeout"
-                debugpy.wait_for_client()  # returns when attached, or cancelled
+                pydevd._wait_for_attach(cancel=_Either(gave_up))
         finally:
             if timer is not None:
                 timer.cancel()

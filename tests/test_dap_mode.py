@@ -496,5 +496,16 @@ def test_missing_debugpy_is_one_line_and_the_original_failure(tmp_path, python, 
     assert prog.stderr.count("Traceback (most recent call last)") == 1
 
 
+def test_a_program_already_under_debugpy_keeps_its_debugger(tmp_path, python, dap_env, procs):
+    """Started by an IDE (or calling debugpy.listen itself): that debugger already breaks on
+    uncaught exceptions; dap mode must not take it over."""
+    port = free_port_block()
+    source = f"import debugpy\ndebugpy.listen(('127.0.0.1', {port}), in_process_debug_adapter=True)\n" + textwrap.dedent(CRASH)
+    prog = start(procs, python, dap_env, write(tmp_path, source))
+    assert prog.finish() == 1
+    assert "pydebug_hook: this process is already being debugged through debugpy: dap mode leaves it to that debugger" in prog.stderr
+    assert "ZeroDivisionError: division by zero" in prog.stderr and "for an IDE (DAP)" not in prog.stderr
+
+
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("dap mode's tests use Linux facilities")
