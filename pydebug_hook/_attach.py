@@ -4,9 +4,12 @@ No argument: the root cause, i.e. the first failure in ``ls`` order that is not 
 a consequence of another (and not the one already on the terminal).  A number is a
 rank (the first failure among sessions of that rank: several jobs, worker processes)
 or else a pid; anything with a ``/`` is a socket path.  A web session has nothing to
-attach to from a terminal: its URL is printed.
+attach to from a terminal: its URL is printed.  A dap session neither: what to enter in
+the IDE is printed (host, port, a VS Code ``launch.json`` configuration, the ``ssh -L``
+line from another machine).
 """
 
+import json
 import os
 import socket
 import sys
@@ -78,10 +81,12 @@ def first_to_attach(found: List[Record]) -> Record:
 
 
 def endpoint_of(record: Record) -> Tuple[str, str]:
-    """``("socket", path)``, ``("url", url)``, or ``("none", why)``."""
+    """``("socket", path)``, ``("url", url)``, ``("dap", host:port)`` or ``("none", why)``."""
     endpoint = record.endpoint or ""
     if record.mode == "web" or endpoint.startswith(("http://", "https://")):
         return "url", endpoint
+    if record.mode == "dap":
+        return "dap", endpoint
     if on_terminal(record):
         return "none", f"rank {record.rank} (pid {record.pid}) is being debugged on the terminal {endpoint}"
     if record.host != socket.gethostname():
@@ -109,6 +114,10 @@ def main(target: Optional[str]) -> int:
         sys.stdout.write(printable(where) + "\n")
         say(f"rank {chosen.rank} (pid {chosen.pid}) is a web session: open {where}")
         return 0
+    if kind == "dap":
+        sys.stdout.write(ide_instructions(chosen))
+        _err(f"rank {chosen.rank} (pid {chosen.pid}) is a dap session: attach your IDE to {where}")
+        return 0
     if kind == "none":
         say(where)
         return 1
@@ -119,3 +128,38 @@ def main(target: Optional[str]) -> int:
         same_rank = [r for r in found if r.rank == chosen.rank]
         target = str(chosen.rank) if len(same_rank) == 1 else str(chosen.pid)
     return attach(where, target)
+
+
+def _split_endpoint(endpoint: str) -> Tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def ide_instructions(record: Record) -> str:
+    """What to enter in an IDE to attach to a dap session: its address, a VS Code
+    ``launch.json`` configuration, and, from another machine, the tunnel to open first."""
+    from ._web_guard import is_loopback, ssh_forward
+
+    host, port = _split_endpoint(record.endpoint)
+    bound = str(record.extra.get("bound") or host)
+    here = record.host == socket.gethostname()
+    tunnel = is_loopback(bound)
+    connect_host = host if here or not tunnel else "localhost"
+    launch = {
+        "name": f"pydebug-hook rank {record.rank} (pid {record.pid})",
+        "type": "debugpy",
+        "request": "attach",
+        "connect": {"host": connect_host, "port": port},
+        "justMyCode": False,
+    }
+    lines = [
+        f"host  {connect_host}",
+        f"port  {port}",
+        "",
+        'VS Code: add to "configurations" in .vscode/launch.json (PyCharm, nvim-dap: the same host and port)',
+        json.dumps(launch, indent=4),
+    ]
+    if tunnel:
+        where = "From another machine" if here else f"The session is on {record.host}: from here"
+        lines += ["", f"{where}, open a tunnel first, then attach to localhost:{port}:", f"    {ssh_forward(port, bound, record.host)}"]
+    return "\n".join(lines) + "\n"

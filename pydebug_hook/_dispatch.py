@@ -135,7 +135,9 @@ def _mode_module(session: Session):
         from . import _web_mode as mode
     elif session.mode == "dump":
         from . import _dump_mode as mode
-    else:  # _reach.resolve returns the four above, or unattended (handled apart)
+    elif session.mode == "dap":
+        from . import _dap_mode as mode
+    else:  # _reach.resolve returns the five above, or unattended (handled apart)
         raise SessionError(f"unknown mode {session.mode!r}")
     return mode
 

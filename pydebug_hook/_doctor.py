@@ -29,6 +29,10 @@ def _destination(settings: _settings.Settings, info: _rank.RankInfo) -> str:
         from ._dumps import directory
 
         return f"a dump file in {directory(settings)}"
+    if mode == "dap":
+        from ._web_guard import url_host
+
+        return f"dap (an IDE attaches) at {url_host(settings.dap_host)}:{settings.dap_port + info.rank}"
     port = settings.web_port + info.rank
     return f"web at http://{settings.web_host}:{port}/"
 
@@ -56,6 +60,8 @@ def report() -> Dict[str, Any]:
             "socket_path": settings.socket_path,
             "web_host": settings.web_host,
             "web_port": settings.web_port,
+            "dap_host": settings.dap_host,
+            "dap_port": settings.dap_port,
             "wait_timeout": settings.wait_timeout,
             "dump_dir": settings.dump_dir,
             "dump_timeout": settings.dump_timeout,
@@ -111,6 +117,7 @@ def main(as_json: bool = False) -> int:
         f"mode              {s['mode']}",
         f"socket path       {s['socket_path']}",
         f"web address       {s['web_host']}:{s['web_port']} + rank",
+        f"dap address       {s['dap_host']}:{s['dap_port']} + rank",
         f"wait for client   {timeout}",
         f"dumps go to       {s['dump_dir']} (given up after {s['dump_timeout']:g} s)",
         f"rank              {rank['rank']} of {rank['world_size']} (local {rank['local_rank']}; from {rank['source']})",

@@ -9,6 +9,7 @@ Why it matters: loopback is not private on a shared machine (a cluster's login n
 without this any user there could drive a debugger bound to 127.0.0.1.
 """
 
+import os
 import socket
 import struct
 from typing import Optional, Tuple
@@ -52,3 +53,14 @@ def have_table() -> bool:
             return True
     except OSError:
         return False
+
+
+def stranger(peer: Address, local: Address) -> Optional[str]:
+    """Why the client at *peer* may not use our endpoint at *local*: None for our own
+    user and root, else one line (a client whose user cannot be told is a stranger)."""
+    uid = owner_uid(peer, local)
+    me = os.geteuid()
+    if uid is not None and uid in (0, me):
+        return None
+    who = "an unknown user" if uid is None else f"uid {uid}"
+    return f"connection from {who}; this debugger belongs to uid {me}"

@@ -30,12 +30,7 @@ PORT_TRIES = 100
 
 
 def base_port(session: Session) -> int:
-    rank = session.rank
-    port = session.settings.web_port + rank.rank
-    if session.child is not None:
-        worker = session.child.worker_id
-        port += rank.world_size * ((worker if worker is not None else 0) + 1)
-    return port
+    return session.port(session.settings.web_port)
 
 
 def token_forced() -> bool:
@@ -133,10 +128,9 @@ def _line(session: Session, url: str, port: int, first: int, loopback: bool, bou
     if port != first:
         line += f" (port {first} was busy)"
     if loopback:
-        from ._web_guard import url_host
+        from ._web_guard import ssh_forward
 
-        target = "localhost" if bound == "localhost" else url_host(bound)
-        line += f"; from another machine: ssh -L {port}:{target}:{port} {session.host} and open that URL there"
+        line += f"; from another machine: {ssh_forward(port, bound, session.host)} and open that URL there"
     return line
 
 

@@ -22,7 +22,6 @@ with one clear line instead of a broken page.
 
 import asyncio
 import errno
-import os
 import queue
 import threading
 import time
@@ -33,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from ._notice import duration
 from ._session import SessionError
-from ._tcp_owner import owner_uid
+from ._tcp_owner import stranger
 from ._web_guard import Guard, Refusal
 
 SUPPORTED = "2.0"  # the web-pdb minor version whose private server methods we call
@@ -277,11 +276,8 @@ class WebConsole:
     def check_owner(self, writer: Any) -> Optional[Refusal]:
         if not self.owner_check:
             return None
-        uid = owner_uid(writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
-        if uid is not None and uid in (0, os.geteuid()):
-            return None
-        who = "an unknown user" if uid is None else f"uid {uid}"
-        return Refusal("403 Forbidden", f"connection from {who}; this debugger belongs to uid {os.geteuid()}", "user")
+        why = stranger(writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
+        return None if why is None else Refusal("403 Forbidden", why, "user")
 
     def on_clients(self, count: int) -> None:
         self.clients = count
