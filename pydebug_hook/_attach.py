@@ -116,7 +116,7 @@ def main(target: Optional[str]) -> int:
         return 0
     if kind == "dap":
         sys.stdout.write(ide_instructions(chosen))
-        _err(f"rank {chosen.rank} (pid {chosen.pid}) is a dap session: attach your IDE to {where}")
+        say(f"rank {chosen.rank} (pid {chosen.pid}) is a dap session: attach your IDE to {where}")
         return 0
     if kind == "none":
         say(where)
@@ -162,4 +162,4 @@ def ide_instructions(record: Record) -> str:
     if tunnel:
         where = "From another machine" if here else f"The session is on {record.host}: from here"
         lines += ["", f"{where}, open a tunnel first, then attach to localhost:{port}:", f"    {ssh_forward(port, bound, record.host)}"]
-    return "\n".join(lines) + "\n"
+    return "".join(printable(line) + "\n" for line in lines)  # record fields came from a file
