@@ -162,4 +162,5 @@ def ide_instructions(record: Record) -> str:
     if tunnel:
         where = "From another machine" if here else f"The session is on {record.host}: from here"
         lines += ["", f"{where}, open a tunnel first, then attach to localhost:{port}:", f"    {ssh_forward(port, bound, record.host)}"]
-    return "".join(printable(line) + "\n" for line in lines)  # record fields came from a file
+    # record fields came from a file: printed escaped, line by line (the JSON has several)
+    return "".join(printable(line) + "\n" for line in "\n".join(lines).split("\n"))
