@@ -9,11 +9,15 @@ ROOT=$PWD
 VENVS=$ROOT/.venv-test
 mkdir -p "$VENVS" "$ROOT/.test-artifacts"
 
-# --- Debian packages: real clients for the socket tests, a real browser for the web ones
+# --- Debian packages: real clients for the socket tests, a real browser for the web ones,
+#     node for the dap ones
 missing=()
 dpkg -s netcat-openbsd >/dev/null 2>&1 || missing+=(netcat-openbsd)
 dpkg -s socat >/dev/null 2>&1 || missing+=(socat)
 dpkg -s chromium >/dev/null 2>&1 || missing+=(chromium)
+# node + npm: the dap tests' DAP client (its npm package is installed by tests/dap_client.py)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   echo "== apt-get install ${missing[*]}"

@@ -163,5 +163,13 @@ def procs() -> Iterator[Processes]:
 
 
 @pytest.fixture(scope="session")
+def dap():
+    """A real DAP client (tests/dap_client.js on node), its npm package installed once."""
+    from dap_client import DapClient, install
+
+    return DapClient(install())
+
+
+@pytest.fixture(scope="session")
 def has_tool():
     return lambda name: shutil.which(name) is not None

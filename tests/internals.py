@@ -60,6 +60,7 @@ _WHERE = {
     "wire": "pydebug_hook.modes.socket.wire",
     "web_mode": "pydebug_hook.modes.web",
     "web_guard": "pydebug_hook.modes.web.guard",
+    "dap_debugger": "pydebug_hook.modes.dap.debugger",
     # the command
     "attach": "pydebug_hook.cli.attach",
     "client": "pydebug_hook.cli.client",

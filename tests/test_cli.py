@@ -160,6 +160,17 @@ def test_doctor_text_destination_for_web(env, cli):
     assert "rank              3 of 4 (local 3; from slurm)" in result.stdout
 
 
+def test_doctor_text_destination_for_dap(env, cli):
+    env.update(IPDB_DEBUG="1", IPDB_MODE="dap", RANK="2", WORLD_SIZE="4", IPDB_DAP_PORT="6000")
+    result = run([cli, "doctor"], env)
+    assert "a session goes to dap (an IDE attaches) at 127.0.0.1:6002" in result.stdout
+    assert "dap address       127.0.0.1:6000 + rank" in result.stdout
+    env["IPDB_DAP_HOST"] = "::1"
+    report = json.loads(run([cli, "doctor", "--json"], env).stdout)
+    assert report["session_would_go_to"] == "dap (an IDE attaches) at [::1]:6002"
+    assert (report["settings"]["dap_host"], report["settings"]["dap_port"]) == ("::1", 6000)
+
+
 def test_doctor_under_pydebug_hook_run_is_active(tmp_path, env, cli):
     script = write_script(tmp_path, "print(internals.hooks.installed())\n", internals=True)
     result = run([cli, "run", str(script)], env)

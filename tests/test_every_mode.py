@@ -68,7 +68,7 @@ def test_web_post_mortem_leaves_the_programs_tracer_and_sigint_handler(procs, py
     assert KEPT in prog.stdout
 
 
-@pytest.mark.parametrize("mode", ["console", "socket", "web"])
+@pytest.mark.parametrize("mode", ["console", "socket", "web", "dump", "dap"])
 def test_nothing_to_debug_is_said_before_any_header(python, bare_python, env, tmp_path, mode):
     """A SyntaxError of the script itself has no frame to debug: one line, no header
     announcing a session that never opens, then the traceback and status of plain Python."""

@@ -49,7 +49,7 @@ def test_mode_bad_value_warns_once_and_uses_auto(capfd):
     assert settings.read({"IPDB_MODE": "tty"}).mode == "auto"
     assert settings.read({"IPDB_MODE": "tty"}).mode == "auto"
     lines = warnings_of(capfd)
-    assert lines == ["pydebug_hook: IPDB_MODE='tty' is not one of console, web, socket, dump, auto; using auto"]
+    assert lines == ["pydebug_hook: IPDB_MODE='tty' is not one of console, web, socket, dump, dap, auto; using auto"]
 
 
 def test_defaults():
@@ -70,6 +70,24 @@ def test_socket_path_template(capfd):
 def test_web_port(value, port, warned, capfd):
     assert settings.read({"IPDB_WEB_PORT": value}).web_port == port
     assert len(warnings_of(capfd)) == int(warned)
+
+
+@pytest.mark.parametrize("value, port, warned", [("6000", 6000, False), ("", 5678, False), ("0", 5678, True), ("65536", 5678, True), ("vscode", 5678, True)])
+def test_dap_port(value, port, warned, capfd):
+    assert settings.read({"IPDB_DAP_PORT": value}).dap_port == port
+    lines = warnings_of(capfd)
+    assert len(lines) == int(warned)
+    if warned:
+        assert lines == [f"pydebug_hook: IPDB_DAP_PORT={value!r} is not a port number; using 5678"]
+
+
+def test_dap_mode_and_host():
+    s = settings.read({"IPDB_MODE": "DAP"})
+    assert (s.mode, s.dap_host, s.dap_port) == ("dap", "127.0.0.1", 5678)
+    # Its own host: a page opened to the network (IPDB_WEB_HOST) does not open the DAP port.
+    assert settings.read({"IPDB_WEB_HOST": "0.0.0.0"}).dap_host == "127.0.0.1"
+    assert settings.read({"IPDB_DAP_HOST": "::1"}).dap_host == "::1"
+    assert settings.read({"IPDB_DAP_HOST": " "}).dap_host == "127.0.0.1"
 
 
 def test_web_host():

@@ -4,7 +4,7 @@
     IPDB_DEBUG=1 torchrun --nproc_per_node=3 examples/py_debug/debug_multi_torch_rank.py --fail_ranks 0 2
 
 Flags follow the seed: --fail_ranks N [N ...], --error_type indexerror|zerodivision|runtime,
---debug (same as IPDB_DEBUG=1), --debug_mode console|web|socket|dump (same as IPDB_MODE),
+--debug (same as IPDB_DEBUG=1), --debug_mode console|web|socket|dump|dap (same as IPDB_MODE),
 --backend (gloo without CUDA).  The ranks that do not fail wait for the others in an
 all_reduce; with --collective_timeout SECONDS that last all_reduce times out on them,
 which shows a consequence of the failure next to its root cause.
@@ -24,7 +24,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fail_ranks", type=int, nargs="+", default=[1], metavar="N", help="ranks that raise (default: 1)")
     parser.add_argument("--error_type", choices=["indexerror", "zerodivision", "runtime"], default="indexerror")
     parser.add_argument("--debug", action="store_true", help="enable debugging (as IPDB_DEBUG=1)")
-    parser.add_argument("--debug_mode", choices=["console", "web", "socket", "dump"], help="as IPDB_MODE")
+    parser.add_argument("--debug_mode", choices=["console", "web", "socket", "dump", "dap"], help="as IPDB_MODE")
     parser.add_argument("--backend", default="nccl" if torch.cuda.is_available() else "gloo")
     parser.add_argument("--steps", type=int, default=3, help="training steps before the failure")
     parser.add_argument(

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=["hello", "error", "math_error", "context"], default="hello")
     parser.add_argument("--debug", action="store_true", help="debug even without IPDB_DEBUG=1")
-    parser.add_argument("--debug_mode", choices=["console", "web", "socket"], help="overrides IPDB_MODE")
+    parser.add_argument("--debug_mode", choices=["console", "web", "socket", "dap"], help="overrides IPDB_MODE")
     args = parser.parse_args(argv)
 
     if args.debug:

@@ -104,7 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=_cmd_ls)
 
-    attach = sub.add_parser("attach", help="attach to a waiting session (default: the root cause: the first failure that is not a consequence)")
+    attach = sub.add_parser(
+        "attach",
+        help="attach to a waiting session (default: the root cause: the first failure that is not a consequence); "
+        "for a dap session, print what to enter in the IDE",
+    )
     attach.add_argument("target", nargs="?", metavar="RANK | PATH", help="a rank from `ls`, or a socket path")
     attach.set_defaults(func=_cmd_attach)
 

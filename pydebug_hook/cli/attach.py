@@ -1,6 +1,8 @@
 """``pydebug-hook attach [RANK | PID | PATH]``: join a waiting session (by default the root
-cause: the first failure that is not a consequence of another)."""
+cause: the first failure that is not a consequence of another).  A web session's URL is
+printed; for a dap session, what to enter in the IDE."""
 
+import json
 import os
 import socket
 import sys
@@ -8,6 +10,7 @@ from typing import List, Optional, Tuple, Union
 
 from ..core.notice import printable, say
 from ..core.registry import Record, records
+from ..modes.web.guard import is_loopback, ssh_forward
 from .client import attach
 
 
@@ -73,10 +76,12 @@ def first_to_attach(found: List[Record]) -> Record:
 
 
 def endpoint_of(record: Record) -> Tuple[str, str]:
-    """``("socket", path)``, ``("url", url)``, or ``("none", why)``."""
+    """``("socket", path)``, ``("url", url)``, ``("dap", host:port)`` or ``("none", why)``."""
     endpoint = record.endpoint or ""
     if record.mode == "web" or endpoint.startswith(("http://", "https://")):
         return "url", endpoint
+    if record.mode == "dap":
+        return "dap", endpoint
     if on_terminal(record):
         return "none", f"rank {record.rank} (pid {record.pid}) is being debugged on the terminal {endpoint}"
     if record.host != socket.gethostname():
@@ -102,6 +107,10 @@ def main(target: Optional[str]) -> int:
         sys.stdout.write(printable(where) + "\n")
         say(f"rank {chosen.rank} (pid {chosen.pid}) is a web session: open {where}")
         return 0
+    if kind == "dap":
+        sys.stdout.write(ide_instructions(chosen))
+        say(f"rank {chosen.rank} (pid {chosen.pid}) is a dap session: attach your IDE to {where}")
+        return 0
     if kind == "none":
         say(where)
         return 1
@@ -110,3 +119,37 @@ def main(target: Optional[str]) -> int:
         same_rank = [r for r in found if r.rank == chosen.rank]
         target = str(chosen.rank) if len(same_rank) == 1 else str(chosen.pid)
     return attach(where, target)
+
+
+def _split_endpoint(endpoint: str) -> Tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def ide_instructions(record: Record) -> str:
+    """What to enter in an IDE to attach to a dap session: its address, a VS Code
+    ``launch.json`` configuration, and, from another machine, the tunnel to open first."""
+    host, port = _split_endpoint(record.endpoint)
+    bound = str(record.extra.get("bound") or host)
+    here = record.host == socket.gethostname()
+    tunnel = is_loopback(bound)
+    connect_host = host if here or not tunnel else "localhost"
+    launch = {
+        "name": f"pydebug-hook rank {record.rank} (pid {record.pid})",
+        "type": "debugpy",
+        "request": "attach",
+        "connect": {"host": connect_host, "port": port},
+        "justMyCode": False,
+    }
+    lines = [
+        f"host  {connect_host}",
+        f"port  {port}",
+        "",
+        'VS Code: add to "configurations" in .vscode/launch.json (PyCharm, nvim-dap: the same host and port)',
+        json.dumps(launch, indent=4),
+    ]
+    if tunnel:
+        where = "From another machine" if here else f"The session is on {record.host}: from here"
+        lines += ["", f"{where}, open a tunnel first, then attach to localhost:{port}:", f"    {ssh_forward(port, bound, record.host)}"]
+    # record fields came from a file: printed escaped, line by line (the JSON has several)
+    return "".join(printable(line) + "\n" for line in "\n".join(lines).split("\n"))

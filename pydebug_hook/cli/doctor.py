@@ -109,6 +109,7 @@ def main(as_json: bool = False) -> int:
         f"mode              {s['mode']}",
         f"socket path       {s['socket_path']}",
         f"web address       {s['web_host']}:{s['web_port']} + rank",
+        f"dap address       {s['dap_host']}:{s['dap_port']} + rank",
         f"wait for client   {timeout}",
         f"dumps go to       {s['dump_dir']} (given up after {s['dump_timeout']:g} s)",
         f"rank              {info['rank']} of {info['world_size']} (local {info['local_rank']}; from {info['source']})",

@@ -340,3 +340,16 @@ def records(prune: bool = True) -> List[Record]:
         found.append(record)
     found.sort(key=lambda r: (r.failed_at, r.rank, r.pid))
     return found
+
+
+def attach_target(session: Session, registration: Optional[Registration]) -> str:
+    """What to pass to ``pydebug-hook attach`` for this session: the rank, unless another
+    session (a worker process, another job) has the same rank; then the pid."""
+    rank = session.rank.rank
+    if session.child is not None:
+        return str(session.pid)
+    own = registration.path if registration is not None else None
+    for record in records(prune=False):
+        if record.rank == rank and str(record.path) != str(own):
+            return str(session.pid)
+    return str(rank)

@@ -42,7 +42,7 @@ class Session:
     tb: Optional[TracebackType]
     rank: RankInfo
     settings: Settings
-    mode: str  # resolved: "console", "socket", "web" or "dump"
+    mode: str  # resolved: "console", "socket", "web", "dump" or "dap"
     origin: str  # "excepthook", "thread", "decorator", "post_mortem", "breakpoint", "child"
     frame: Optional[FrameType] = None  # set for a live breakpoint instead of a post-mortem
     child: Optional[ChildInfo] = None
@@ -114,6 +114,16 @@ class Session:
         """The line said when the program exits while this session (of a daemon thread)
         is still open."""
         return f"the program exits (its main thread ended) while the debug session of {self.where} is open; the session ends with it"
+
+    def port(self, base: int) -> int:
+        """The TCP port of this session for a base port setting: ``base + rank``; a worker
+        process of rank r adds ``world_size * (worker_id + 1)``, so that parent and
+        siblings never collide."""
+        port = base + self.rank.rank
+        if self.child is not None:
+            worker = self.child.worker_id
+            port += self.rank.world_size * ((worker if worker is not None else 0) + 1)
+        return port
 
     def header(self, outcome: Optional[str] = None) -> str:
         """The header line; *outcome* replaces ``-> MODE session`` when none opens."""

@@ -22,6 +22,8 @@ DEFAULT_WEB_HOST = "127.0.0.1"
 DEFAULT_WEB_PORT = 4444
 DEFAULT_DUMP_DIR = "pydebug-dumps"  # relative: in the working directory at the time of the dump
 DEFAULT_DUMP_TIMEOUT = 60.0
+DEFAULT_DAP_HOST = "127.0.0.1"
+DEFAULT_DAP_PORT = 5678  # the port VS Code users know from debugpy
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Settings:
     socket_path: str = DEFAULT_SOCKET_PATH
     web_host: str = DEFAULT_WEB_HOST
     web_port: int = DEFAULT_WEB_PORT
+    dap_host: str = DEFAULT_DAP_HOST
+    dap_port: int = DEFAULT_DAP_PORT
     wait_timeout: Optional[float] = None  # seconds to wait for a client; None: forever
     dump_dir: str = DEFAULT_DUMP_DIR
     dump_timeout: float = DEFAULT_DUMP_TIMEOUT  # seconds a dump may take before it is given up
@@ -74,19 +78,16 @@ def parse_mode(value: Optional[str], source: str = "IPDB_MODE") -> str:
     return modes.AUTO
 
 
-def _parse_port(value: Optional[str]) -> int:
+def _parse_port(name: str, value: Optional[str], default: int) -> int:
     if value is None or not value.strip():
-        return DEFAULT_WEB_PORT
+        return default
     try:
         port = int(value.strip())
     except ValueError:
         port = -1
     if not 0 < port < 65536:
-        notice.warn_once(
-            ("IPDB_WEB_PORT", value),
-            f"IPDB_WEB_PORT={value!r} is not a port number; using {DEFAULT_WEB_PORT}",
-        )
-        return DEFAULT_WEB_PORT
+        notice.warn_once((name, value), f"{name}={value!r} is not a port number; using {default}")
+        return default
     return port
 
 
@@ -178,12 +179,17 @@ def read(
     else:
         mode = parse_mode(env.get("IPDB_MODE"))
     host = (env.get("IPDB_WEB_HOST") or "").strip() or DEFAULT_WEB_HOST
+    # Its own host setting, not IPDB_WEB_HOST's: a page opened to the network still asks
+    # for a token, a DAP port has none, so it is opened only when asked for by name.
+    dap_host = (env.get("IPDB_DAP_HOST") or "").strip() or DEFAULT_DAP_HOST
     return Settings(
         enabled=enabled,
         mode=mode,
         socket_path=_parse_socket_path(env.get("IPDB_SOCKET_PATH")),
         web_host=host,
-        web_port=_parse_port(env.get("IPDB_WEB_PORT")),
+        web_port=_parse_port("IPDB_WEB_PORT", env.get("IPDB_WEB_PORT"), DEFAULT_WEB_PORT),
+        dap_host=dap_host,
+        dap_port=_parse_port("IPDB_DAP_PORT", env.get("IPDB_DAP_PORT"), DEFAULT_DAP_PORT),
         wait_timeout=_parse_timeout(env.get("IPDB_WAIT_TIMEOUT")),
         dump_dir=(env.get("IPDB_DUMP_DIR") or "").strip() or DEFAULT_DUMP_DIR,
         dump_timeout=_parse_dump_timeout(env.get("IPDB_DUMP_TIMEOUT")),

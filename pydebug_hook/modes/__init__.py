@@ -36,6 +36,7 @@ MODES = {
     "web": "pydebug_hook.modes.web",
     "socket": "pydebug_hook.modes.socket",
     "dump": "pydebug_hook.modes.dump",
+    "dap": "pydebug_hook.modes.dap",
 }
 
 AUTO = "auto"  # not a mode: the rule that picks one (pydebug_hook.core.reach)

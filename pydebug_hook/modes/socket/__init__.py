@@ -76,19 +76,6 @@ def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
     raise SessionError(f"cannot listen on {wanted} ({why}), nor on a fallback path ({alternatives})")
 
 
-def _attach_target(session: Session, registration: Optional[registry.Registration]) -> str:
-    """What to pass to ``pydebug-hook attach`` for this session: the rank, unless another
-    session (a worker process, another job) has the same rank; then the pid."""
-    rank = session.rank.rank
-    if session.child is not None:
-        return str(session.pid)
-    own = registration.path if registration is not None else None
-    for record in registry.records(prune=False):
-        if record.rank == rank and str(record.path) != str(own):
-            return str(session.pid)
-    return str(rank)
-
-
 def waiting_line(session: Session, path: str, target: str) -> str:
     quoted = shlex.quote(path)
     limit = session.settings.wait_timeout
@@ -142,7 +129,7 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, line: Optional[Cal
     try:
         endpoint.start()
         make_line = line or (lambda path, target: waiting_line(session, path, target))
-        notice.say(make_line(endpoint.path, _attach_target(session, endpoint.registration)))
+        notice.say(make_line(endpoint.path, registry.attach_target(session, endpoint.registration)))
         result = endpoint.wait_for_client()
         if result != ATTACHED:
             _say_no_client(endpoint, result)

@@ -12,21 +12,15 @@ from ...core import cleanup, notice, registry, settings
 from ...core.session import Session, SessionError
 from ..dump import files as dumps
 from . import server
-from .guard import Guard, is_loopback, is_wildcard, url_host
+from .guard import Guard, is_loopback, is_wildcard, ssh_forward, url_host
 from .tcp_owner import have_table
 
 PORT_TRIES = 100
 
 
 def base_port(session: Session) -> int:
-    """``IPDB_WEB_PORT + rank``; a worker process of rank r ``+ world_size * (worker_id +
-    1)`` more, so that parent and siblings never collide."""
-    rank = session.rank
-    port = session.settings.web_port + rank.rank
-    if session.child is not None:
-        worker = session.child.worker_id
-        port += rank.world_size * ((worker if worker is not None else 0) + 1)
-    return port
+    """``IPDB_WEB_PORT + rank``, with a worker process's offset (:meth:`Session.port`)."""
+    return session.port(session.settings.web_port)
 
 
 def _shown_host(session: Session) -> str:
@@ -112,8 +106,7 @@ def _line(session: Session, url: str, port: int, first: int, loopback: bool, bou
     if port != first:
         line += f" (port {first} was busy)"
     if loopback:
-        target = "localhost" if bound == "localhost" else url_host(bound)
-        line += f"; from another machine: ssh -L {port}:{target}:{port} {session.host} and open that URL there"
+        line += f"; from another machine: {ssh_forward(port, bound, session.host)} and open that URL there"
     return line
 
 

@@ -72,6 +72,13 @@ def url_host(host: str) -> str:
     return host
 
 
+def ssh_forward(port: int, bound: str, machine: str) -> str:
+    """The command a user on another machine runs to reach *port*, bound on loopback
+    address *bound* of *machine*, as the same port of their own localhost."""
+    target = "localhost" if bound == "localhost" else url_host(bound)
+    return f"ssh -L {port}:{target}:{port} {machine}"
+
+
 @dataclass(frozen=True)
 class Refusal:
     status: str  # "403 Forbidden"

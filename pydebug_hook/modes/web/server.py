@@ -3,7 +3,6 @@ console (port fallback, no logging, no stream swapping) and our debugger subclas
 
 import asyncio
 import errno
-import os
 import queue
 import threading
 import time
@@ -16,7 +15,7 @@ from ...core import pdb_policy
 from ...core.notice import duration
 from ...core.session import SessionError
 from .guard import Guard, Refusal
-from .tcp_owner import owner_uid
+from .tcp_owner import stranger
 
 SUPPORTED = "2.0"  # the web-pdb minor version whose private server methods we call
 _NEEDED = ("run", "_serve_index", "_serve_frame_data", "_serve_static", "_serve_websocket", "broadcast", "stop")
@@ -260,11 +259,8 @@ class WebConsole:
     def check_owner(self, writer: Any) -> Optional[Refusal]:
         if not self.owner_check:
             return None
-        uid = owner_uid(writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
-        if uid is not None and uid in (0, os.geteuid()):
-            return None
-        who = "an unknown user" if uid is None else f"uid {uid}"
-        return Refusal("403 Forbidden", f"connection from {who}; this debugger belongs to uid {os.geteuid()}", "user")
+        why = stranger(writer.get_extra_info("peername"), writer.get_extra_info("sockname"))
+        return None if why is None else Refusal("403 Forbidden", why, "user")
 
     def on_clients(self, count: int) -> None:
         self.clients = count

@@ -1,6 +1,7 @@
 """Which user owns the other end of a loopback TCP connection: the entry of
 ``/proc/net/tcp`` whose addresses are the connection's, as ``identd`` answers."""
 
+import os
 import socket
 import struct
 from typing import Optional, Tuple
@@ -44,3 +45,14 @@ def have_table() -> bool:
             return True
     except OSError:
         return False
+
+
+def stranger(peer: Address, local: Address) -> Optional[str]:
+    """Why the client at *peer* may not use our endpoint at *local*: None for our own
+    user and root, else one line (a client whose user cannot be told is a stranger)."""
+    uid = owner_uid(peer, local)
+    me = os.geteuid()
+    if uid is not None and uid in (0, me):
+        return None
+    who = "an unknown user" if uid is None else f"uid {uid}"
+    return f"connection from {who}; this debugger belongs to uid {me}"
