@@ -1,6 +1,7 @@
 """The one debugger policy of every mode (console's ipdb, the socket's pdb, web-pdb): which
 frames a session never stops in, and what ``c`` and ``q`` do after a post-mortem."""
 
+import os
 from typing import Any, TypeVar
 
 D = TypeVar("D")
@@ -8,6 +9,9 @@ D = TypeVar("D")
 # pdb's own `skip` patterns: a live session never stops in our frames on its way back to
 # the user's (without it, the first stop is a `--Call--` in the dispatch).
 SKIP = ("pydebug_hook", "pydebug_hook.*")
+# The same frames for a debugger that takes paths, not module names (debugpy's pydevd):
+# the package's directory, with a trailing separator.
+PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
 
 
 def skipping_ours(debugger: D) -> D:

@@ -26,6 +26,7 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any, Callable, Iterable, Optional, Tuple
 
+from ...core import pdb_policy
 from ...core.session import SessionError
 
 SUPPORTED = "1.8"
@@ -273,11 +274,8 @@ class Debugger:
             # session starts from none.
             SetupHolder.setup = None
             # Frames that are not the program's: never shown in the IDE's stack (the
-            # runner's, the decorator's wrapper) nor stopped in or traced -- the whole
-            # package, as core.pdb_policy.SKIP for pdb (pydevd takes paths, not names).
-            import pydebug_hook
-
-            hidden = [_package_dir(pydebug_hook.__file__)]
+            # runner's, the decorator's wrapper) nor stopped in or traced.
+            hidden = [_package_dir(os.path.join(pdb_policy.PACKAGE_DIR, "__init__.py"))]
             try:
                 from debugpy.common.util import hide_debugpy_internals
 

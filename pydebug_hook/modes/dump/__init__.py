@@ -9,8 +9,10 @@ from .files import directory, save
 
 
 def preflight(session: Session) -> None:
-    """Nothing makes a dump impossible before it is tried: a dump that cannot be written
-    says why in its own line, after the header (files.save)."""
+    """A post-mortem without a traceback has no frame to save, said before any header, as
+    in every mode; anything else that makes a dump fail is said after the header, in
+    its own line (files.save), once it was tried."""
+    session.require_stack()
 
 
 def where(session: Session) -> str:
