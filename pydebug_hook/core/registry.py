@@ -8,6 +8,7 @@ import math
 import os
 import socket
 import stat
+import sys
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -134,9 +135,13 @@ class Record:
     state: str = "waiting"  # "waiting", "attached", "console"
     started_at: float = field(default_factory=time.time)
     pid_start: Optional[int] = None
+    interpreter: Optional[str] = None  # sys.executable: what `attach` runs on the session's host
     schema: int = SCHEMA
     extra: Dict[str, Any] = field(default_factory=dict)
     path: Optional[str] = field(default=None, compare=False)
+    # Where the record was read: None for this host's runtime directory, else the place
+    # the job's hosts share ("store 10.0.0.1:29500", "directory /home/u/jobs/42").
+    origin: Optional[str] = field(default=None, compare=False)
 
     @classmethod
     def from_session(cls, session: Session, endpoint: str, **extra: Any) -> "Record":
@@ -155,12 +160,14 @@ class Record:
             child=session.child.describe() if session.child else None,
             kind="breakpoint" if session.is_breakpoint else "post-mortem",
             pid_start=proc.start_ticks(session.pid),
+            interpreter=sys.executable or None,
             extra=dict(extra),
         )
 
     def to_json(self) -> Dict[str, Any]:
         data = asdict(self)
         data.pop("path", None)
+        data.pop("origin", None)
         return data
 
     @classmethod
@@ -170,7 +177,7 @@ class Record:
         and session of the user: one bad file must not break them)."""
         values = {}
         for f in fields(cls):
-            if f.name == "path":
+            if f.name in ("path", "origin"):
                 continue
             if f.name not in data:
                 if f.default is MISSING and f.default_factory is MISSING:
@@ -216,7 +223,7 @@ _CHECK_OF_KIND = {
 }
 _FIELD_KINDS = {
     "rank": "an integer", "local_rank": "an integer", "world_size": "an integer", "pid": "an integer",
-    "schema": "an integer", "pid_start": "an integer or null",
+    "schema": "an integer", "pid_start": "an integer or null", "interpreter": "a string or null",
     "failed_at": "a time in seconds", "started_at": "a time in seconds",
     "host": "a string", "mode": "a string", "endpoint": "a string", "exception": "a string",
     "kind": "a string", "state": "a string",
@@ -233,11 +240,12 @@ class Registration:
     this object neither rewrites nor removes its parent's record.
     """
 
-    def __init__(self, record: Record, path: Path) -> None:
+    def __init__(self, record: Record, path: Path, shared: Any = None) -> None:
         self.record = record
         self.path = path
         self.pid = os.getpid()
         self.removed = False
+        self.shared = shared  # the session's job-wide entry (job/board.Entry), told of each change
 
     def update(self, **changes: Any) -> None:
         for key, value in changes.items():
@@ -248,6 +256,8 @@ class Registration:
             _write(self.path, self.record)
         except OSError:
             pass  # a record that cannot be refreshed is not worth failing a session over
+        if self.shared is not None:
+            self.shared.publish(self.record.to_json())
 
     def remove(self) -> None:
         if self.removed or os.getpid() != self.pid:
@@ -257,6 +267,8 @@ class Registration:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+        if self.shared is not None:
+            self.shared.withdraw()
 
 
 def _write(path: Path, record: Record) -> None:
@@ -287,7 +299,9 @@ def register(session: Session, endpoint: str, **extra: Any) -> Registration:
     path = runtime_dir() / f"session-{record.host}-{record.pid}-{next(_serial)}.json"
     record.path = str(path)
     _write(path, record)
-    return Registration(record, path)
+    if session.shared is not None:  # the job's other hosts list it too (never raises)
+        session.shared.publish(record.to_json())
+    return Registration(record, path, session.shared)
 
 
 def _remove_endpoint(record: Record) -> None:

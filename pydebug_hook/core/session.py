@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Optional
+from typing import Any, Optional
 
 from .notice import describe_error, printable
 from .rank import RankInfo
@@ -54,6 +54,9 @@ class Session:
     # Where our stderr goes when no person sees it there ("a pipe opened by python (pid
     # 41)"): only the terminal tells, and Ctrl-C at the console prompt ends the session.
     output_captured: Optional[str] = None
+    # This session's entry in the place its job's hosts share (job/board.Entry), when
+    # there is one: told of the session's record for ``ls`` and ``attach`` elsewhere.
+    shared: Optional[Any] = None
     failed_at: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)

@@ -1,7 +1,9 @@
-"""The sessions of one distributed job on this host: a consequence's label names the root
-cause, a consequence after the root cause was debugged opens none, and a rank whose
-session ended waits for the job's others before exiting (torchrun would end them).  The
-files and the rules: docs/distributed.md."""
+"""The sessions of one distributed job: a consequence's label names the root cause, a
+consequence after the root cause was debugged opens none, and a rank whose session ended
+waits for the job's others before exiting (torchrun would end them).  On this host
+through the files of the runtime directory; across hosts through the place the job's
+hosts share (job/board.py), when there is one.  The files and the rules:
+docs/distributed.md."""
 
 import json
 import os
@@ -14,6 +16,7 @@ from typing import List, Optional
 
 from ..core import cleanup, files, locks, notice, proc, registry
 from ..core.session import Session, SessionError
+from . import board
 from .consequence import is_consequence
 
 TOMBSTONE_LIFETIME = 3600.0  # seconds an ended session is remembered
@@ -125,11 +128,13 @@ def _prune_old_jobs(keep: Path) -> None:
 class Job(cleanup.Resource):
     """This process's session in its job: made by :func:`begin`, ended by :meth:`close`."""
 
-    def __init__(self, session: Session, directory: Path, since: float) -> None:
+    def __init__(self, session: Session, directory: Path, since: float, place: Optional[board.Place] = None) -> None:
         super().__init__()
         self.session = session
         self.directory = directory
         self.since = since
+        self.place = place  # what the job's hosts share, or None
+        self.entry: Optional[board.Entry] = None
         self.consequence = is_consequence(session.exc)
         self.root_ended = False  # a consequence after the root cause's session ended
         self.path: Optional[Path] = None
@@ -138,9 +143,16 @@ class Job(cleanup.Resource):
         self.failed_boot = _boot_clock() - max(0.0, time.time() - session.failed_at)
 
     def _classify(self, earlier: List[Entry]) -> None:
+        # The job's first failure, wherever it happened (a root cause claims it).
+        root = board.root_cause(self.place, self.session, self.consequence) if self.place is not None else None
         if not self.consequence:
             return
         roots = [e for e in earlier if not e.consequence]
+        if root is not None and type(root.get("rank")) is int and isinstance(root.get("host"), str):
+            elsewhere = "" if root["host"] == self.session.host else f" on {root['host']}"
+            self.session.label = f"consequence of rank {root['rank']}'s failure{elsewhere}"
+            self.root_ended = board.root_ended(self.place, root) or any(not e.live for e in roots)
+            return
         first = roots[0] if roots else (earlier[0] if earlier else None)
         self.session.label = f"consequence of rank {first.rank}'s failure" if first else "consequence of a peer's failure"
         self.root_ended = any(not e.live for e in roots)
@@ -160,6 +172,9 @@ class Job(cleanup.Resource):
             raise SessionError(f"job directory {self.directory} keeps disappearing")
         self.fd, self.path = fd, self.directory / name
         self.hold()
+        if self.place is not None:
+            self.entry = board.open_entry(self.place, s, self.consequence, counts=True)
+            s.shared = self.entry
 
     def _release(self) -> None:
         """The session is over: leave a tombstone, let go of the live file."""
@@ -167,6 +182,8 @@ class Job(cleanup.Resource):
             return  # never opened (outside a job's files, or a consequence that opens none)
         path, fd = self.path, self.fd
         self.path, self.fd = None, -1
+        if self.entry is not None:  # before the local file goes: its waiters ask the place next
+            self.entry.end()
         tombstone = path.with_name("ended-" + path.name[len("live-") :])
         data = _read_fd(fd) or {}
         data["ended_at"] = time.time()
@@ -181,30 +198,41 @@ class Job(cleanup.Resource):
     def _forget(self) -> None:
         files.close_quietly(self.fd)  # a forked child must not keep our lock alive
         self.fd, self.path = -1, None
+        if self.entry is not None:
+            self.entry.forget()
 
     def hold_exit(self) -> None:
         """Wait while other sessions of the job are open or queued (see the module doc)."""
         if self.session.child is not None:
             return  # a worker process of a rank: its exit does not end the job
         _prune_old_jobs(keep=self.directory)
+        # The job's sessions on other hosts: asked every few seconds, after this host's
+        # (waited for without polling) are over.
+        elsewhere = board.Waiting(self.place) if self.place is not None else None
         said = False
         try:
             while True:
                 others = [e for e in entries(self.directory, self.since) if e.live]
-                if not others:
+                if not others and (elsewhere is None or not elsewhere.still_open()):
                     return
                 if not said:
-                    ranks = sorted({e.rank for e in others})
-                    which = f"rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))}"
-                    ended = "" if self.root_ended else " session ended;"
-                    notice.say(f"rank {self.session.rank.rank}:{ended} waiting for the sessions of {which} before exiting")
+                    ranks = {e.rank for e in others} | set(elsewhere.open_ranks() if elsewhere is not None else ())
+                    self._say_waiting(sorted(ranks))
                     said = True
                 for entry in others:
                     locks.released(entry.path, blocking=True)
+                if not others:
+                    time.sleep(board.poll_interval(self.place))
         except KeyboardInterrupt:
             notice.say("interrupted (Ctrl-C): not waiting for the other sessions of the job")
         except OSError:
             pass
+
+
+    def _say_waiting(self, ranks: List[int]) -> None:
+        which = f"rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))}" if ranks else "other ranks"
+        ended = "" if self.root_ended else " session ended;"
+        notice.say(f"rank {self.session.rank.rank}:{ended} waiting for the sessions of {which} before exiting")
 
 
 def _read_fd(fd: int) -> Optional[dict]:
@@ -220,7 +248,10 @@ def begin(session: Session) -> Optional[Job]:
     """Classify *session*, label it, and (in a job, for a post-mortem) open its live
     file.  None outside a job; never raises (a job feature that cannot work is said in
     one line and the session goes on without it)."""
+    place = board.place_for(session) if session.job_id is not None else None
     if session.is_breakpoint:
+        if place is not None:  # listed on the job's other hosts; nobody waits for it
+            session.shared = board.open_entry(place, session, consequence=False, counts=False)
         return None
     if session.job_id is None:
         if is_consequence(session.exc) and session.rank.distributed:
@@ -229,7 +260,7 @@ def begin(session: Session) -> Optional[Job]:
     try:
         locks.mkdir(jobs_dir())
         directory = job_dir(session.job_id)
-        job = Job(session, directory, since=process_started())
+        job = Job(session, directory, since=process_started(), place=place)
         job._classify(entries(directory, job.since))
         if not job.root_ended:
             job._open()
