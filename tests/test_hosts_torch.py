@@ -5,11 +5,13 @@ lists it with its host, ``attach`` reaches it through ssh, its peers on hostA ar
 labelled consequences of it, and the job ends on both hosts with nothing left behind.
 """
 
+import os
 import re
+import signal
 
 import pytest
 from distributed import EXAMPLE, PYDEBUG_HOOK, TORCHRUN
-from helpers import header_lines, wait_for
+from helpers import header_lines, run, wait_for
 from hosts import Hosts, free_port
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -149,3 +151,29 @@ def test_peers_on_host_a_that_time_out_are_consequences_of_rank_3_and_the_exit_h
         except Exception:
             raise AssertionError(f"{name}'s torchrun did not end:\n{stderr_of(hosts, name)}") from None
     hosts.assert_nothing_left()
+
+
+def test_a_store_that_does_not_answer_never_holds_up_a_session(procs, env, tmp_path, python):
+    """The job's store stopped (its host frozen, SIGSTOP here): torch's client would wait
+    for its answer forever; the session opens after a bounded wait, with one line."""
+    server = procs.popen([python, "-c", STORE_SERVER], env)
+    port = int(server.stdout.readline())
+    os.kill(server.pid, signal.SIGSTOP)
+    script = tmp_path / "prog.py"
+    script.write_text("import torch.distributed\nraise ValueError('bad batch')\n")
+    env.update(IPDB_DEBUG="1", IPDB_MODE="socket", RANK="1", LOCAL_RANK="1", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+               MASTER_PORT=str(port), TORCHELASTIC_RUN_ID="stopped-store", IPDB_WAIT_TIMEOUT="0")
+    result = run([python, str(script)], env, timeout=60)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if "the job's store" in line]
+    assert lines == [f"pydebug_hook: sessions on the job's other hosts are not coordinated: the job's store at 127.0.0.1:{port}: no answer within 4s"], result.stderr
+    assert "for a debugger on" in result.stderr and "ValueError: bad batch" in result.stderr
+
+
+STORE_SERVER = """
+import time
+from torch.distributed import TCPStore
+store = TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+print(store.port, flush=True)
+time.sleep(600)
+"""
