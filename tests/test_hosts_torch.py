@@ -5,6 +5,7 @@ lists it with its host, ``attach`` reaches it through ssh, its peers on hostA ar
 labelled consequences of it, and the job ends on both hosts with nothing left behind.
 """
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import pytest
 from distributed import EXAMPLE, PYDEBUG_HOOK, TORCHRUN
 from helpers import header_lines, run, wait_for
 from hosts import Hosts, free_port
+from internals import TESTS
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -169,6 +171,39 @@ def test_a_store_that_does_not_answer_never_holds_up_a_session(procs, env, tmp_p
     assert lines == [f"pydebug_hook: sessions on the job's other hosts are not coordinated: the job's store at 127.0.0.1:{port}: no answer within 4s"], result.stderr
     assert "for a debugger on" in result.stderr and "ValueError: bad batch" in result.stderr
 
+
+def test_ls_reads_a_torch_jobs_store_without_torch(procs, env, tmp_path, python):
+    """`ls` reads the job's store with job/store_reader.py, not torch's client: it works
+    where torch cannot be imported (a pipx or uv tool install) and costs no torch import."""
+    server = procs.popen([python, "-c", STORE_SERVER], env)
+    port = int(server.stdout.readline())
+    put = tmp_path / "put.py"
+    put.write_text(PUT_ENTRY.format(tests=str(TESTS), port=port))
+    assert run([python, str(put)], env, timeout=60).returncode == 0
+    rank_env = dict(env, RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                    TORCHELASTIC_RUN_ID="no-torch")
+    procs.popen([python, "-c", "import time; time.sleep(600)"], rank_env)  # a rank of the job here: how ls finds the store
+    blocker = tmp_path / "blocker" / "torch"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('no torch in this install')\n")
+    result = run([PYDEBUG_HOOK, "ls", "--json"], dict(env, PYTHONPATH=str(blocker.parent)), timeout=60)
+    assert result.returncode == 0, result.stderr
+    found = [(s["rank"], s["host"], s["endpoint"]) for s in json.loads(result.stdout) if s["mode"] != "dump"]
+    assert found == [(1, "nodeB", "/tmp/pdb.sock.1")], result
+    assert "torch" not in result.stderr, result.stderr
+
+
+PUT_ENTRY = """
+import sys, time
+sys.path.append({tests!r})
+import internals
+import torch.distributed  # a rank's: the store is used only then
+place = internals.job_store.StorePlace.connect("127.0.0.1", {port}, "no-torch#0")
+record = dict(rank=1, local_rank=1, world_size=2, host="nodeB", pid=4243, mode="socket", endpoint="/tmp/pdb.sock.1",
+              exception="IndexError: i", failed_at=time.time())
+place.opened(dict(id="nodeB.4243.1", rank=1, world_size=2, host="nodeB", pid=4243, failed_at=record["failed_at"],
+                  consequence=False, counts=True, label=None, exception=record["exception"], ended_at=None, record=record))
+"""
 
 STORE_SERVER = """
 import time

@@ -60,14 +60,27 @@ class StorePlace(Place):
 
     @classmethod
     def connect(cls, host: str, port: int, key: str, outsider: bool = False) -> "StorePlace":
-        """A client of the store; :class:`PlaceError` when nothing answers there.  An
-        *outsider* (``ls``) imports torch; a rank has it imported already."""
+        """A client of the store; :class:`PlaceError` when nothing answers there.  A
+        rank uses torch's client (torch is imported there already); an *outsider*
+        (``ls``, ``attach``), which only reads, job/store_reader.py, or torch's client
+        when the store does not answer that one as torch's does."""
         # A plain connection first: a closed port answers at once, where torch's client
         # would retry until its timeout and print a C++ stack trace for each try.
         try:
             socket.create_connection((host, port), timeout=CONNECT_S).close()
         except OSError as exc:
             raise PlaceError(f"no store at {host}:{port} ({exc.strerror or exc})") from None
+        if outsider:
+            from .store_reader import Mismatch, StoreReader  # a command that only reads
+
+            try:
+                place = cls(StoreReader(host, port, OP_S), host, port, key)
+                place.client.settle(place._key("index"))
+                return place
+            except Mismatch:
+                pass  # another torch's format: its own client below
+            except OSError as exc:
+                raise PlaceError(f"the job's store at {host}:{port}: {exc.strerror or exc}") from None
         try:
             # A rank: imported already (board.place_for checks).  `ls`: the command's cost.
             from datetime import timedelta
