@@ -125,8 +125,8 @@ class Hosts:
     def popen(self, host: str, cmd: List[str], env: Dict[str, str], log: Optional[str] = None, **kw) -> subprocess.Popen:
         """*cmd* on *host*, its output in ``shared/<log>.out`` and ``.err`` when *log*."""
         if log is not None:
-            kw["stdout"] = open(self.shared / f"{log}.out", "w")  # noqa: SIM115 -- the child holds it
-            kw["stderr"] = open(self.shared / f"{log}.err", "w")  # noqa: SIM115
+            kw["stdout"] = open(self.shared / f"{log}.out", "w")
+            kw["stderr"] = open(self.shared / f"{log}.err", "w")
         return self.procs.popen(self[host].command(cmd), env, cwd=str(self.shared), **kw)
 
     def run(self, host: str, cmd: List[str], env: Dict[str, str], timeout: float = 60, input: Optional[str] = None) -> subprocess.CompletedProcess:

@@ -11,12 +11,11 @@ import stat
 import sys
 import time
 
+import internals
 import pytest
 from distributed import PYDEBUG_HOOK, RANK_PROGRAM
 from helpers import header_lines, run, wait_for
 from hosts import Hosts
-
-import internals
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -33,10 +32,10 @@ def hosts(procs):
 class SlurmJob:
     """Four ranks of Slurm job 4242 (step 0), two per host, each failing on demand."""
 
-    def __init__(self, hosts: Hosts, **extra: str) -> None:
+    def __init__(self, hosts: Hosts, prelude: str = "", **extra: str) -> None:
         self.hosts = hosts
         self.script = hosts.shared / "rank_program.py"
-        self.script.write_text(RANK_PROGRAM)
+        self.script.write_text(prelude + RANK_PROGRAM)  # before any rank starts, which reads it
         self.job_dir = hosts.shared / "jobs"
         self.env = hosts.env(IPDB_DEBUG="1", IPDB_MODE="socket", IPDB_JOB_DIR=str(self.job_dir), **extra)
         self.procs = {}
@@ -138,8 +137,11 @@ def test_a_job_directory_open_to_others_is_not_used(hosts):
     result = hosts.run("hostA", [sys.executable, "-c", "raise KeyError('k')"], env)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if "IPDB_JOB_DIR" in line]
-    assert lines == [f"pydebug_hook: sessions on the job's other hosts are not coordinated: IPDB_JOB_DIR: {job_dir} is open to other users (mode 755); "
-                     "not using it (it must be a directory of yours that only you can enter: chmod 700)"], result.stderr
+    said = (
+        f"pydebug_hook: sessions on the job's other hosts are not coordinated: IPDB_JOB_DIR: {job_dir} is open to other users (mode 755); "
+        "not using it (it must be a directory of yours that only you can enter: chmod 700)"
+    )
+    assert lines == [said], result.stderr
     assert "KeyError: 'k'" in result.stderr and os.listdir(job_dir) == []
 
 
@@ -207,16 +209,42 @@ def test_a_rank_stops_waiting_for_a_session_on_another_host_whose_process_is_gon
     """SIGKILL (the OOM killer, a host going down) ends a session without a word: the
     job's pulse stops, and after the lease the exit hold on the other host is over.  (The
     beat and the lease are shortened here, through the program's own copy of the module.)"""
-    job = SlurmJob(hosts)
-    job.script.write_text(internals.PRELUDE + "internals.job_board.BEAT_S = 0.2\ninternals.job_board.LEASE_S = 2.0\n" + RANK_PROGRAM)
+    job = SlurmJob(hosts, prelude=internals.PRELUDE + "internals.job_board.BEAT_S = 0.2\ninternals.job_board.LEASE_S = 2.0\n")
     job.fail(3)
     job.wait_stderr(3, "waits for a debugger on /tmp/pdb.sock.3")
     job.fail(0, "peer")
     job.wait_stderr(0, "waits for a debugger on /tmp/pdb.sock.0")
     hosts.run("hostA", ["nc", "-N", "-U", "/tmp/pdb.sock.0"], job.env, input="q\n")
     job.wait_stderr(0, "rank 0: session ended; waiting for the sessions of rank 3 before exiting")
-    time.sleep(1)  # the lease is 2 s: rank 3's beats keep rank 0 waiting meanwhile
+    # rank 3's beats keep rank 0 waiting past the lease (2 s)
+    since = time.time()
+    wait_for(lambda: any(e["rank"] == 3 and e["beat_at"] > since + 3 for e in job.entries()), 30, "rank 3 beating for 3 s")
     assert job.procs[0].poll() is None, job.stderr(0)
     os.kill(job.procs[3].pid, 9)
-    assert job.procs[0].wait(30) == 1
+    try:
+        assert job.procs[0].wait(30) == 1
+    except Exception:
+        raise AssertionError(f"rank 0 still waits:\n{job.stderr(0)}\nrank 3:\n{job.stderr(3)}\nentries: {job.entries()}") from None
     assert "pydebug_hook: the job's open sessions have not been heard from for 2s (their processes are gone?): not waiting for them" in job.stderr(0)
+
+
+def test_attach_to_a_web_or_dap_session_on_another_host_prints_the_tunnel_to_open(hosts):
+    job_dir = hosts.shared / "jobs"
+    job_dir.mkdir(mode=0o700)
+    folder = job_dir / "4242.0_0-00000000"
+    folder.mkdir(mode=0o700)
+    for rank, mode, endpoint in ((5, "web", "http://127.0.0.1:4449/"), (6, "dap", "127.0.0.1:5684")):
+        record = {"rank": rank, "local_rank": 1, "world_size": 8, "host": "hostB", "pid": 4242 + rank, "mode": mode,
+                  "endpoint": endpoint, "exception": "ValueError: v", "failed_at": 1.0 + rank}
+        entry = {"id": str(rank), "rank": rank, "host": "hostB", "pid": 4242 + rank, "failed_at": 1.0 + rank,
+                 "ended_at": None, "counts": True, "beat_at": time.time(), "record": record}
+        (folder / f"e-{rank}.json").write_text(json.dumps(entry))
+    env = hosts.env(IPDB_JOB_DIR=str(job_dir))
+    web = hosts.run("hostA", [PYDEBUG_HOOK, "attach", "5"], env)
+    assert web.returncode == 0 and web.stdout == "http://127.0.0.1:4449/\n", web
+    assert ("pydebug_hook: rank 5 (pid 4247) is a web session: it is on hostB: from here, open a tunnel first "
+            "(ssh -L 4449:127.0.0.1:4449 hostB), then open http://127.0.0.1:4449/") in web.stderr
+    dap = hosts.run("hostA", [PYDEBUG_HOOK, "attach", "6"], env)
+    assert dap.returncode == 0 and "The session is on hostB: from here, open a tunnel first" in dap.stdout
+    assert "ssh -L 5684:127.0.0.1:5684 hostB" in dap.stdout
+    assert hosts.ssh_log() == []  # printed, not run
