@@ -7,6 +7,7 @@ builds its ssh command.
 
 import json
 import os
+import socket
 import stat
 import sys
 import time
@@ -14,7 +15,7 @@ import time
 import internals
 import pytest
 from distributed import PYDEBUG_HOOK, RANK_PROGRAM
-from helpers import header_lines, run, wait_for
+from helpers import AS_NOBODY, NOBODY, header_lines, run, wait_for
 from hosts import Hosts
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -248,3 +249,26 @@ def test_attach_to_a_web_or_dap_session_on_another_host_prints_the_tunnel_to_ope
     assert dap.returncode == 0 and "The session is on hostB: from here, open a tunnel first" in dap.stdout
     assert "ssh -L 5684:127.0.0.1:5684 hostB" in dap.stdout
     assert hosts.ssh_log() == []  # printed, not run
+
+
+def test_ls_follows_only_its_own_users_processes_to_a_jobs_store(procs, env):
+    """`ls` finds the jobs running here in the environment of processes of its own uid:
+    another user's process naming a store (RANK, MASTER_ADDR, MASTER_PORT) does not make
+    `ls` connect there; the same process of ours does."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        job = dict(env, RANK="1", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(listener.getsockname()[1]),
+                   TORCHELASTIC_RUN_ID="theirs")
+        stranger = procs.popen([*AS_NOBODY, "sleep", "600"], job)
+        wait_for(lambda: os.stat(f"/proc/{stranger.pid}").st_uid == NOBODY, 10, "the stranger's process")
+        result = run([PYDEBUG_HOOK, "ls"], env)
+        assert result.returncode == 0 and "theirs" not in result.stderr, result
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+
+        procs.popen(["sleep", "600"], job)
+        result = run([PYDEBUG_HOOK, "ls"], env)
+        assert "not listing the sessions of job theirs on other hosts: the job's store at 127.0.0.1:" in result.stderr, result
+        listener.accept()[0].close()
