@@ -6,12 +6,15 @@ import os
 import select
 import socket
 import time
-from typing import Optional, Tuple
 
 from ...core import cleanup, notice, registry
 from ...core.session import Session, SessionError
 from .channel import NOSIGNAL, Channel
 from .listener import Listener, Peer, peer_allowed
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 # What a wait for a client ends with.
 ATTACHED = "attached"
@@ -44,7 +47,7 @@ def _send_and_close(conn: socket.socket, text: str) -> None:
 
 
 class Endpoint(cleanup.Resource):
-    def __init__(self, session: Session, listener: Listener, wake_fd: Optional[int] = None) -> None:
+    def __init__(self, session: Session, listener: Listener, wake_fd: "Optional[int]" = None) -> None:
         super().__init__()
         self.session = session
         self.listener = listener
@@ -72,7 +75,7 @@ class Endpoint(cleanup.Resource):
     def _listener_fd(self) -> int:
         return -1 if self.closed else self.listener.fileno()
 
-    def _accept(self) -> Optional[Tuple[socket.socket, Optional[Peer]]]:
+    def _accept(self) -> "Optional[Tuple[socket.socket, Optional[Peer]]]":
         """The next connection from an allowed peer; refused ones get a line and go."""
         got = self.listener.accept()
         if got is None:
@@ -154,7 +157,7 @@ class Endpoint(cleanup.Resource):
 
     # -- ending -------------------------------------------------------------------------
 
-    def finish(self, farewell: Optional[str] = None) -> None:
+    def finish(self, farewell: "Optional[str]" = None) -> None:
         """Say *farewell* to the client, then close everything."""
         if farewell and not self.closed:
             self.channel.write(f"pydebug_hook: {farewell}\n")
