@@ -214,7 +214,7 @@ def handle(
 
     try:
         marks.DEBUGGED.add(exc)
-        from ..job import sessions, timeouts  # at an exception only (above)
+        from ..job import timeouts  # at an exception only (above)
         from .reach import UNATTENDED, survey
 
         reach = survey()
@@ -225,7 +225,12 @@ def handle(
         if session.mode == UNATTENDED:
             _unattended(session, announce, reach.why_nobody())
         else:
-            job = sessions.begin(session)  # root cause or consequence; the job's session files
+            if session.job_id is not None or session.rank.distributed:
+                # A rank of a job only (a lone process has no peers): its modules stay
+                # off a lone process's way.
+                from ..job import sessions
+
+                job = sessions.begin(session)  # root cause or consequence; the job's session files
             if job is not None and job.root_ended:
                 announce(sessions.ROOT_ENDED)
             else:

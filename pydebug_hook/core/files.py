@@ -102,13 +102,17 @@ def private_dir(path: "PathLike", create: bool = True) -> str:
     *create* and missing); :class:`Untrusted` when it is anything else, and
     ``FileNotFoundError`` when it is missing and not to be made."""
     path = os.fspath(path)
-    if create:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if not create:
+            raise
         try:
             os.mkdir(path, 0o700)
             os.chmod(path, 0o700)  # mkdir's mode passes through the umask
         except FileExistsError:
-            pass
-    st = os.lstat(path)
+            pass  # made meanwhile: checked below like any other
+        st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise Untrusted(f"{path} is a {file_kind(st.st_mode)}, not a directory")
     if st.st_uid != os.getuid():

@@ -334,32 +334,36 @@ def read_record(path: str) -> Record:
     return record
 
 
-def records(prune: bool = True) -> "List[Record]":
-    """Live sessions, first failure first.  A file that is not a valid record of ours
-    is skipped, with one line (once per process).  *prune*: remove the records of
-    processes that are gone, with their stale sockets."""
+def _stored() -> "Iterator[Record]":
+    """Every record in the runtime directory, of live processes or not.  A file that is
+    not a valid record of ours is skipped, with one line (once per process)."""
     try:
         directory = runtime_dir(create=False)
         names = os.listdir(directory)
     except (OSError, SessionError):
-        return []
-    found: List[Record] = []
+        return
     for name in names:
         if not (name.startswith("session-") and name.endswith(".json")):
             continue
         path = os.path.join(directory, name)
         try:
-            record = read_record(path)
+            yield read_record(path)
         except FileNotFoundError:
             continue  # its session ended while we listed
         except (OSError, ValueError) as exc:
             why = str(exc) if isinstance(exc, files.Untrusted) else f"{path}: {exc}"
             notice.warn_once(("record", str(path)), f"skipping session record {why}")
-            continue
+
+
+def records(prune: bool = True) -> "List[Record]":
+    """Live sessions, first failure first.  *prune*: remove the records of processes
+    that are gone, with their stale sockets."""
+    found: List[Record] = []
+    for record in _stored():
         if not record.alive():
             if prune:
                 try:
-                    os.unlink(path)
+                    os.unlink(record.path)
                 except OSError:
                     pass
                 _remove_endpoint(record)
@@ -376,7 +380,9 @@ def attach_target(session: Session, registration: "Optional[Registration]") -> s
     if session.child is not None:
         return str(session.pid)
     own = registration.path if registration is not None else None
-    for record in records(prune=False):
-        if record.rank == rank and str(record.path) != str(own):
+    for record in _stored():
+        # The rank first: whether a process is alive is a /proc read, and 32 ranks of one
+        # job failing at once each look at the 31 others' records.
+        if record.rank == rank and str(record.path) != str(own) and record.alive():
             return str(session.pid)
     return str(rank)

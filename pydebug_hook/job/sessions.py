@@ -145,9 +145,12 @@ class Job(cleanup.Resource):
         # The failure on the boot clock, for comparison with process start times.
         self.failed_boot = _boot_clock() - max(0.0, time.time() - session.failed_at)
 
-    def _classify(self, earlier: "List[Entry]") -> None:
+    def _classify(self) -> None:
+        """A consequence's label, from the job's earlier failures (a root cause reads none:
+        32 ranks failing at once would each read the 31 others' files)."""
         if not self.consequence:
             return
+        earlier = entries(self.directory, self.since)
         roots = [e for e in earlier if not e.consequence]
         first = roots[0] if roots else (earlier[0] if earlier else None)
         self.session.label = f"consequence of rank {first.rank}'s failure" if first else "consequence of a peer's failure"
@@ -239,7 +242,7 @@ def begin(session: Session) -> "Optional[Job]":
         locks.mkdir(jobs_dir())
         directory = job_dir(session.job_id)
         job = Job(session, directory, since=process_started())
-        job._classify(entries(directory, job.since))
+        job._classify()
         if not job.root_ended:
             job._open()
         return job

@@ -36,7 +36,9 @@ def _fallback_name(session: Session) -> str:
     return f"pdb.sock.{session.rank.rank}.{session.pid}{tag}"
 
 
-_FALLBACK = re.compile(r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?")
+# Compiled by re.fullmatch (and cached) only when a name may be one: compiling costs a
+# fraction of a millisecond on every session's way, and fallback sockets are rare.
+_FALLBACK = r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?"
 
 
 def remove_stale_fallbacks() -> None:
@@ -48,7 +50,7 @@ def remove_stale_fallbacks() -> None:
         except OSError:
             continue
         for name in names:
-            found = _FALLBACK.fullmatch(name)
+            found = name.startswith("pdb.sock.") and re.fullmatch(_FALLBACK, name)
             if found and not proc.alive(int(found.group(1))):
                 files.remove_if_stale(os.path.join(str(directory), name))
 
