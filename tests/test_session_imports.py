@@ -111,8 +111,12 @@ def test_a_socket_session_imports_only_what_it_needs(procs, python, env, tmp_pat
     )
     assert not gone, f"a socket session on Python {version} no longer imports {gone}: remove it from the allowlist in this file"
     assert others == set(), f"modules of other packages imported before the waiting line: {sorted(others)}"
-    # Nothing that a client, a dump or another mode needs.
-    later = ("pydebug_hook.modes.dump", "pydebug_hook.modes.socket.debugger", "pydebug_hook.core.pdb_policy", "pydebug_hook.modes.console", "pydebug_hook.cli")
+    # Nothing that a client, a dump, a job or another mode needs.
+    later = (
+        "pydebug_hook.modes.socket.debugger", "pydebug_hook.modes.socket.channel", "pydebug_hook.modes.socket.wire",
+        "pydebug_hook.core.pdb_policy", "pydebug_hook.modes.dump", "pydebug_hook.job.sessions", "pydebug_hook.core.locks",
+        "pydebug_hook.modes.console", "pydebug_hook.cli",
+    )
     assert not [m for m in ours if m.startswith(later)]
 
 

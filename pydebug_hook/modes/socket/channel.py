@@ -7,6 +7,7 @@ import select
 import socket
 
 from . import wire
+from .listener import NOSIGNAL
 
 TYPE_CHECKING = False  # no typing import at run time: annotations are strings
 if TYPE_CHECKING:
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
 
     Completer = Callable[[str, str, int, int], List[str]]
 
-NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # a host that restored SIGPIPE must not die of it
 _TAIL = 200
 
 

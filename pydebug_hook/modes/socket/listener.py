@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import Optional, Tuple
 
 MAX_PATH_BYTES = 107
+NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # a host that restored SIGPIPE must not die of it
 # struct ucred: pid, uid, gid, three C ints.  Read with array rather than struct: socket
 # imports array already, struct would load one more extension module on a session's way.
 _UCRED_SIZE = 3 * array.array("i").itemsize
