@@ -3,6 +3,7 @@ docs/costs.md) agrees with that module: the temporary directory with tempfile's,
 quoted path with shlex's, the value classes with what @dataclass gave them, a peer's
 credentials with struct's reading of them."""
 
+import json
 import os
 import shlex
 import socket
@@ -71,3 +72,23 @@ def test_a_peers_credentials_are_read_as_struct_reads_them():
         peer = listener.peer_of(a)
         raw = a.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         assert (peer.pid, peer.uid, peer.gid) == struct.unpack("3i", raw) == (os.getpid(), os.getuid(), os.getgid())
+
+
+@pytest.mark.parametrize("value", [
+    None, True, False, 0, -7, 2**70, 1.5, 1e-300, 1774000000.123456, "", "plain", "é ü 日本", "\udc80 lone surrogate",
+    "quote \" backslash \\ tab \t nl \n nul \x00 esc \x1b", [], (), [1, "a", None], {},
+    {"rank": 3, "host": "node-1", "endpoint": "/tmp/pdb.sock.3", "failed_at": 1.25, "child": None, "extra": {"url": "http://127.0.0.1:1/"}},
+    {"nested": [{"a": [True, False]}, (1, 2)]},
+])
+def test_a_record_is_written_as_json_writes_it(value):
+    from internals import files
+
+    assert files.json_text(value) == json.dumps(value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), {1: 2}, object(), {"a": {3}}])
+def test_what_is_not_strict_json_is_refused(value):
+    from internals import files
+
+    with pytest.raises((TypeError, ValueError)):
+        files.json_text(value)

@@ -1,5 +1,5 @@
 """What a socket session imports on its way to the waiting line: the standard library's
-modules it needs (socket, select, json, signal, threading and what they bring), nothing
+modules it needs (socket, select, signal, threading and what they bring), nothing
 for convenience (dataclasses, typing, pathlib, tempfile, shlex...), and nothing it
 needs later (pdb once a client is there, the dump code when nobody came).  The list is
 exact, so that it cannot grow back unnoticed (docs/costs.md: what each module costs)."""
@@ -23,29 +23,27 @@ CRASH = """
 """
 WAITING = re.compile(r"waits for a debugger on")
 
-# What the session imports itself: the socket and its poll, the session's record
-# (json), its clean-up on SIGTERM (signal), the threads it may run in (threading), a
-# peer's credentials (array: already imported by socket), errno, and the C function that
-# checks the socket path's template (_string: string itself compiles a regex).
-SESSION = {"socket", "_socket", "select", "json", "signal", "threading", "array", "errno", "_string"}
+# What the session imports itself: the socket and its poll, its clean-up on SIGTERM
+# (signal), the threads it may run in (threading), a peer's credentials (array: already
+# imported by socket), errno, the C function that checks the socket path's template
+# (_string: string itself compiles a regex) and json's C string escaping, with which the
+# record is written (json itself brings re: core/files.json_text says why).
+SESSION = {"socket", "_socket", "select", "signal", "threading", "array", "errno", "_string", "_json"}
 # What those import on their way, on every Python we test: socket brings selectors, math,
-# enum and with it collections and functools; json brings re and its C scanner.
+# enum and with it collections and functools.
 BROUGHT = {
     "selectors", "math", "collections", "collections.abc", "_collections", "enum", "functools", "_functools",
-    "types", "operator", "_operator", "itertools", "keyword", "reprlib", "copyreg", "re", "_sre",
-    "json.decoder", "json.encoder", "json.scanner", "_json", "_weakrefset",
+    "types", "operator", "_operator", "itertools", "keyword", "reprlib", "_weakrefset",
 }
 # What differs from one Python to the next.  A Python not listed is held to the closest
 # one below it: if it differs, add its line here.
-RE_310 = {"sre_compile", "sre_constants", "sre_parse", "_locale"}
-RE_311 = {"re._casefix", "re._compiler", "re._constants", "re._parser"}  # re became a package
 # Python's own: from 3.13 on, the excepthook we chain (which prints the traceback before
 # the session, with or without the tool) imports traceback and what colours its output.
 PYTHONS_OWN_313 = {"traceback", "_colorize", "linecache", "tokenize", "_tokenize", "token", "textwrap", "contextlib", "ast", "_ast", "warnings"}
+RE = {"re", "_sre", "re._casefix", "re._compiler", "re._constants", "re._parser", "copyreg"}  # what textwrap and tokenize bring
 BY_VERSION = {
-    (3, 10): RE_310,
-    (3, 11): RE_311,
-    (3, 13): RE_311 | PYTHONS_OWN_313,
+    (3, 10): set(),
+    (3, 13): PYTHONS_OWN_313 | RE,
 }
 
 
@@ -126,12 +124,12 @@ def test_the_allowlist_names_only_what_python_itself_imports_as_pythons_own(pyth
         assert not PYTHONS_OWN_313 & allowed()  # nothing of the kind before 3.13
         return
     script = write_script(tmp_path, CRASH)
-    assert PYTHONS_OWN_313 <= set(_plain_imports(python, env, script))
+    assert PYTHONS_OWN_313 | RE <= set(_plain_imports(python, env, script))
 
 
 def test_a_module_imported_for_convenience_fails_the_check():
     """The check itself: what the session imported before this issue would not pass."""
-    before = {"dataclasses", "inspect", "typing", "tempfile", "shutil", "pathlib", "shlex", "string", "urllib.parse", "zlib"}
+    before = {"dataclasses", "inspect", "typing", "tempfile", "shutil", "pathlib", "shlex", "string", "urllib.parse", "zlib", "json"}
     assert not before & allowed()
     lines = ["--raising--", "import time:       200 |        200 | dataclasses", "pydebug_hook: rank 0 ... waits for a debugger on /tmp/x"]
     std, _, _ = split(imported_after_marker(lines, until=WAITING))
@@ -141,4 +139,4 @@ def test_a_module_imported_for_convenience_fails_the_check():
 @pytest.mark.parametrize("version", [(3, 10), (3, 11), (3, 12), (3, 13), (3, 14)])
 def test_every_supported_python_has_an_allowlist(version):
     assert SESSION | BROUGHT <= allowed(version)
-    assert allowed(version) & RE_310 if version < (3, 11) else allowed(version) & RE_311
+    assert ("re" in allowed(version)) == (version >= (3, 13))  # only as Python's own

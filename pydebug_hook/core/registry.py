@@ -3,7 +3,6 @@ directory (0700), removed when the session ends, pruned by whoever lists it when
 process is gone."""
 
 import itertools
-import json
 import math
 import os
 import socket
@@ -294,7 +293,7 @@ def _write(path: str, record: Record) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record.to_json(), f)
+            f.write(files.json_text(record.to_json()))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -334,9 +333,9 @@ def read_record(path: str) -> Record:
     return record
 
 
-def _stored() -> "Iterator[Record]":
-    """Every record in the runtime directory, of live processes or not.  A file that is
-    not a valid record of ours is skipped, with one line (once per process)."""
+def _stored(skip: "Optional[str]" = None) -> "Iterator[Record]":
+    """Every record in the runtime directory but *skip*, of live processes or not.  A
+    file that is not a valid record of ours is skipped, with one line (once per process)."""
     try:
         directory = runtime_dir(create=False)
         names = os.listdir(directory)
@@ -346,6 +345,8 @@ def _stored() -> "Iterator[Record]":
         if not (name.startswith("session-") and name.endswith(".json")):
             continue
         path = os.path.join(directory, name)
+        if path == skip:
+            continue
         try:
             yield read_record(path)
         except FileNotFoundError:
@@ -379,10 +380,11 @@ def attach_target(session: Session, registration: "Optional[Registration]") -> s
     rank = session.rank.rank
     if session.child is not None:
         return str(session.pid)
-    own = registration.path if registration is not None else None
-    for record in _stored():
+    own = str(registration.path) if registration is not None else None
+    # Its own record is not read: alone, a session never parses JSON (json brings re).
+    for record in _stored(skip=own):
         # The rank first: whether a process is alive is a /proc read, and 32 ranks of one
         # job failing at once each look at the 31 others' records.
-        if record.rank == rank and str(record.path) != str(own) and record.alive():
+        if record.rank == rank and record.alive():
             return str(session.pid)
     return str(rank)

@@ -5,7 +5,6 @@ endpoint holds one session's socket, record and client, the channel carries pdb'
 streams (and the wire's control lines) to that client, the debugger is pdb on it."""
 
 import os
-import re
 
 from ...core import files, notice, proc, registry
 from ...core.session import Session, SessionError
@@ -36,8 +35,8 @@ def _fallback_name(session: Session) -> str:
     return f"pdb.sock.{session.rank.rank}.{session.pid}{tag}"
 
 
-# Compiled by re.fullmatch (and cached) only when a name may be one: compiling costs a
-# fraction of a millisecond on every session's way, and fallback sockets are rare.
+# Matched (re imported and the pattern compiled) only when a name may be one: re costs
+# about 2 ms on every session's way, and fallback sockets are rare.
 _FALLBACK = r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?"
 
 
@@ -50,7 +49,11 @@ def remove_stale_fallbacks() -> None:
         except OSError:
             continue
         for name in names:
-            found = name.startswith("pdb.sock.") and re.fullmatch(_FALLBACK, name)
+            if not name.startswith("pdb.sock."):
+                continue
+            import re
+
+            found = re.fullmatch(_FALLBACK, name)
             if found and not proc.alive(int(found.group(1))):
                 files.remove_if_stale(os.path.join(str(directory), name))
 
