@@ -7,14 +7,14 @@ import json
 import os
 import re
 import time
-import zlib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import List, Optional
 
 from ..core import cleanup, files, locks, notice, proc, registry
 from ..core.session import Session, SessionError
 from .consequence import is_consequence
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 TOMBSTONE_LIFETIME = 3600.0  # seconds an ended session is remembered
 
@@ -36,41 +36,48 @@ def process_started() -> float:
 
 # -- the job's files ----------------------------------------------------------------------
 
-@dataclass
 class Entry:
     """One session of the job, open (``live``) or ended."""
 
-    path: Path
-    live: bool
-    rank: int
-    pid: int
-    failed_at: float
-    failed_boot: float
-    consequence: bool
-    ended_at: Optional[float] = None
+    __slots__ = ("consequence", "ended_at", "failed_at", "failed_boot", "live", "path", "pid", "rank")
+
+    def __init__(
+        self, path: str, live: bool, rank: int, pid: int, failed_at: float, failed_boot: float,
+        consequence: bool, ended_at: "Optional[float]" = None,
+    ) -> None:
+        self.path = path
+        self.live = live
+        self.rank = rank
+        self.pid = pid
+        self.failed_at = failed_at
+        self.failed_boot = failed_boot
+        self.consequence = consequence
+        self.ended_at = ended_at
 
     @property
     def order(self) -> str:
-        return self.path.name.split("-", 1)[1]  # "<time ns>-<pid>.json": sorts by failure
+        return os.path.basename(self.path).split("-", 1)[1]  # "<time ns>-<pid>.json": sorts by failure
 
 
-def jobs_dir() -> Path:
-    return registry.runtime_dir() / "jobs"
+def jobs_dir() -> str:
+    return os.path.join(registry.runtime_dir(), "jobs")
 
 
-def job_dir(job_id: str) -> Path:
+def job_dir(job_id: str) -> str:
+    import zlib  # a job's sessions only: an extension module to load
+
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", job_id)[:60]
-    return jobs_dir() / f"{safe}-{zlib.crc32(job_id.encode()):08x}"
+    return os.path.join(jobs_dir(), f"{safe}-{zlib.crc32(job_id.encode()):08x}")
 
 
-def _read(path: Path) -> Optional[dict]:
+def _read(path: str) -> "Optional[dict]":
     try:
         return files.read_json(path)
     except (OSError, ValueError):
         return None
 
 
-def entries(directory: Path, since: float, now: Optional[float] = None) -> List[Entry]:
+def entries(directory: str, since: float, now: "Optional[float]" = None) -> "List[Entry]":
     """The job's sessions that failed after *since* (boot clock), first failure first;
     leftovers of dead processes and tombstones older than an hour are removed."""
     now = time.time() if now is None else now
@@ -83,7 +90,7 @@ def entries(directory: Path, since: float, now: Optional[float] = None) -> List[
         live = name.startswith("live-")
         if not (live or name.startswith("ended-")) or not name.endswith(".json"):
             continue
-        path = directory / name
+        path = os.path.join(directory, name)
         if live and locks.released(path, blocking=False):
             continue  # its process died during the session
         data = _read(path)
@@ -106,16 +113,17 @@ def entries(directory: Path, since: float, now: Optional[float] = None) -> List[
     return found
 
 
-def _prune_old_jobs(keep: Path) -> None:
+def _prune_old_jobs(keep: str) -> None:
     """Tombstones of other jobs expire too; their empty directories go."""
+    where = jobs_dir()
     try:
-        others = [d for d in jobs_dir().iterdir() if d != keep]
+        others = [path for path in (os.path.join(where, name) for name in os.listdir(where)) if path != keep]
     except OSError:
         return
     for directory in others:
         entries(directory, since=0.0)
         try:
-            directory.rmdir()  # only when empty; a job creating a file retries (create_held)
+            os.rmdir(directory)  # only when empty; a job creating a file retries (create_held)
         except OSError:
             pass
 
@@ -125,21 +133,24 @@ def _prune_old_jobs(keep: Path) -> None:
 class Job(cleanup.Resource):
     """This process's session in its job: made by :func:`begin`, ended by :meth:`close`."""
 
-    def __init__(self, session: Session, directory: Path, since: float) -> None:
+    def __init__(self, session: Session, directory: str, since: float) -> None:
         super().__init__()
         self.session = session
         self.directory = directory
         self.since = since
         self.consequence = is_consequence(session.exc)
         self.root_ended = False  # a consequence after the root cause's session ended
-        self.path: Optional[Path] = None
+        self.path: Optional[str] = None
         self.fd = -1
         # The failure on the boot clock, for comparison with process start times.
         self.failed_boot = _boot_clock() - max(0.0, time.time() - session.failed_at)
 
-    def _classify(self, earlier: List[Entry]) -> None:
+    def _classify(self) -> None:
+        """A consequence's label, from the job's earlier failures (a root cause reads none:
+        32 ranks failing at once would each read the 31 others' files)."""
         if not self.consequence:
             return
+        earlier = entries(self.directory, self.since)
         roots = [e for e in earlier if not e.consequence]
         first = roots[0] if roots else (earlier[0] if earlier else None)
         self.session.label = f"consequence of rank {first.rank}'s failure" if first else "consequence of a peer's failure"
@@ -158,7 +169,7 @@ class Job(cleanup.Resource):
         fd = locks.create_held(self.directory, name, content)
         if fd is None:
             raise SessionError(f"job directory {self.directory} keeps disappearing")
-        self.fd, self.path = fd, self.directory / name
+        self.fd, self.path = fd, os.path.join(self.directory, name)
         self.hold()
 
     def _release(self) -> None:
@@ -167,7 +178,8 @@ class Job(cleanup.Resource):
             return  # never opened (outside a job's files, or a consequence that opens none)
         path, fd = self.path, self.fd
         self.path, self.fd = None, -1
-        tombstone = path.with_name("ended-" + path.name[len("live-") :])
+        directory, name = os.path.split(path)
+        tombstone = os.path.join(directory, "ended-" + name[len("live-") :])
         data = _read_fd(fd) or {}
         data["ended_at"] = time.time()
         try:
@@ -207,7 +219,7 @@ class Job(cleanup.Resource):
             pass
 
 
-def _read_fd(fd: int) -> Optional[dict]:
+def _read_fd(fd: int) -> "Optional[dict]":
     try:
         data = os.pread(fd, 1 << 16, 0)
         value = json.loads(data.decode("utf-8"))
@@ -216,7 +228,7 @@ def _read_fd(fd: int) -> Optional[dict]:
     return value if isinstance(value, dict) else None
 
 
-def begin(session: Session) -> Optional[Job]:
+def begin(session: Session) -> "Optional[Job]":
     """Classify *session*, label it, and (in a job, for a post-mortem) open its live
     file.  None outside a job; never raises (a job feature that cannot work is said in
     one line and the session goes on without it)."""
@@ -230,7 +242,7 @@ def begin(session: Session) -> Optional[Job]:
         locks.mkdir(jobs_dir())
         directory = job_dir(session.job_id)
         job = Job(session, directory, since=process_started())
-        job._classify(entries(directory, job.since))
+        job._classify()
         if not job.root_ended:
             job._open()
         return job
