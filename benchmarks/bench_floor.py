@@ -6,8 +6,8 @@ only import what a session needs, against ``python -c pass`` (S), in the same ru
 Run it with the interpreter that has pydebug-hook installed (``.venv-test/py3.11/bin/python``
 after ``scripts/test.sh``).  Each case is one ``python -c`` that imports, and exits:
 
-- Python's modules any socket session needs (socket, select, json, signal, threading:
-  with them enum, re, collections...), the floor of bench_socket's figure;
+- Python's modules any socket session needs (socket, select, signal, threading: with
+  them enum, collections, functools...), the floor of bench_socket's figure;
 - the same and the tool's modules on a socket session's way (what the session adds
   before it does any work);
 - web-pdb (web mode's engine, with asyncio), on top of the floor;
@@ -27,7 +27,7 @@ import time
 
 from scale import CLEAN, interleaved, machine, python_start, report
 
-FLOOR = "import socket, select, json, signal, threading"
+FLOOR = "import socket, select, signal, threading"
 # The modules a socket session imports first; theirs follow (tests/test_session_imports.py
 # holds the exact list).
 OURS = (

@@ -52,7 +52,7 @@ def page_status(port: int) -> int:
 def one_run(python: str, script: str, env: dict) -> float:
     port = free_port_block(4)
     env = dict(env, IPDB_WEB_PORT=str(port))
-    proc = subprocess.Popen([python, script], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen([python, script], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL, text=True)
     try:
         raised_at = float(proc.stdout.readline())
         deadline = time.monotonic() + 30

@@ -75,18 +75,18 @@ def split(modules):
     return std, ours, set(modules) - std - ours
 
 
-def socket_session_imports(procs, python, env, script):
-    """Start the program in socket mode; what it imported until its waiting line."""
-    env.update(IPDB_DEBUG="1", IPDB_MODE="socket")
+def session_imports(procs, python, env, script, mode="socket", waiting=WAITING):
+    """Start the program in *mode*; what it imported until its waiting line."""
+    env.update(IPDB_DEBUG="1", IPDB_MODE=mode)
     proc = procs.popen([python, "-X", "importtime", str(script)], env)
     lines = []
     for line in proc.stderr:
         lines.append(line)
-        if WAITING.search(line):
+        if waiting.search(line):
             break
     proc.send_signal(signal.SIGTERM)  # the session removes its socket and record, and the program ends
     proc.communicate(timeout=30)
-    return imported_after_marker(lines, until=WAITING)
+    return imported_after_marker(lines, until=waiting)
 
 
 def _plain_imports(python, env, script):
@@ -97,7 +97,7 @@ def _plain_imports(python, env, script):
 
 def test_a_socket_session_imports_only_what_it_needs(procs, python, env, tmp_path):
     script = write_script(tmp_path, CRASH)
-    std, ours, others = split(socket_session_imports(procs, python, env, script))
+    std, ours, others = split(session_imports(procs, python, env, script))
     assert "pydebug_hook.modes.socket.listener" in ours  # what was read is the session's way
     expected = allowed()
     added, gone = sorted(std - expected), sorted(expected - std)
@@ -116,6 +116,18 @@ def test_a_socket_session_imports_only_what_it_needs(procs, python, env, tmp_pat
         "pydebug_hook.modes.console", "pydebug_hook.cli",
     )
     assert not [m for m in ours if m.startswith(later)]
+
+
+def test_a_web_session_loads_no_dump_code_and_no_token_maker_it_does_not_use(procs, python, env, tmp_path):
+    """Web mode's way is web-pdb's (asyncio): on loopback no token is made (secrets and
+    hmac stay out) and the dump code loads only when nobody came."""
+    from web_client import free_port_block
+
+    env["IPDB_WEB_PORT"] = str(free_port_block())
+    script = write_script(tmp_path, CRASH)
+    modules = set(session_imports(procs, python, env, script, mode="web", waiting=re.compile(r"web debugger at")))
+    assert {"web_pdb", "pydebug_hook.modes.web.server"} <= modules  # what was read is the session's way
+    assert not modules & {"secrets", "hmac", "pydebug_hook.modes.dump", "pydebug_hook.modes.dump.files", "coredumpy"}
 
 
 def test_the_allowlist_names_only_what_python_itself_imports_as_pythons_own(python, env, tmp_path):
