@@ -1,6 +1,7 @@
-"""32 ranks failing at once: how long until every one can be debugged.
+"""32 ranks failing at once: how long until every one can be debugged, in units of S
+(one ``python -c pass``, measured in the same run, between the runs).
 
-    python benchmarks/bench_ranks.py [--ranks 32] [--runs 5]
+    python benchmarks/bench_ranks.py [--ranks 32] [--runs 7]
 
 Run it with the interpreter that has pydebug-hook installed (``.venv-test/py3.11/bin/python``
 after ``scripts/test.sh``).  Each run starts N plain Python processes that look like the
@@ -8,26 +9,36 @@ ranks of one torchrun job (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT set: t
 session files are used), socket mode, all blocked on one pipe; closing the pipe makes
 them raise at the same instant.  Measured from that instant (CLOCK_MONOTONIC):
 
-- every socket accepts a connection (``connect()`` succeeds),
+- every socket accepts connections: a stream socket is bound at its path, asked without
+  connecting (a datagram ``connect()`` gets EPROTOTYPE), as ``ls`` asks: a connection
+  would be a client, and make that rank load pdb while the others start.  A session's
+  path appears only once its socket listens (modes/socket/listener.py), and the next
+  step connects to each;
 - every socket has greeted a client with the ``(Pdb)`` prompt (accepted, debugger up),
+  N clients connecting at once;
 - ``pydebug-hook ls --json`` (the whole command) lists all N sessions;
 
 and how long one ``pydebug-hook ls`` takes with N sessions.  The ranks are then ended
 with SIGTERM (each removes its socket and record), which is checked.
+
+Target (issue 15): 32 ranks all accepting <= 30 S (median).
 """
 
 import argparse
+import errno
 import json
 import os
+import select
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from scale import CLEAN, machine, python_start, report
 
 RANK = """
 import os, sys
@@ -45,7 +56,7 @@ PYDEBUG_HOOK = str(Path(sys.executable).with_name("pydebug-hook"))
 
 
 def environment(base: Path, ranks: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IPDB_", "PYTHON"))}
+    env = dict(CLEAN)
     runtime = base / "run"
     runtime.mkdir(mode=0o700)
     env.update(
@@ -56,30 +67,41 @@ def environment(base: Path, ranks: int) -> dict:
     return env
 
 
-def prompt(path: str) -> bool:
-    """Connect, wait for the prompt, detach; False when not there yet."""
+def prompts(paths: list, timeout: float = 30) -> None:
+    """Connect to every socket at once (as 32 people would) and wait until each has
+    sent its ``(Pdb)`` prompt; then detach from all."""
+    clients = {}
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
+        for path in paths:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(path)
-            data = b""
-            while b"(Pdb) " not in data:
+            clients[s] = b""
+        deadline = time.monotonic() + timeout
+        waiting = set(clients)
+        while waiting:
+            ready, _, _ = select.select(list(waiting), [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise SystemExit(f"{len(waiting)} sessions gave no prompt within {timeout:g} s")
+            for s in ready:
                 chunk = s.recv(65536)
                 if not chunk:
-                    return False
-                data += chunk
-        return True
-    except OSError:
-        return False
+                    raise SystemExit("a session closed before its prompt")
+                clients[s] += chunk
+                if b"(Pdb) " in clients[s]:
+                    waiting.discard(s)
+    finally:
+        for s in clients:
+            s.close()
 
 
-def connectable(path: str) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+def listening(path: str) -> bool:
+    """A stream socket is bound at *path* (asked without connecting to it)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
             s.connect(path)
-        return True
-    except OSError:
-        return False
+        except OSError as exc:
+            return exc.errno == errno.EPROTOTYPE
+    return False
 
 
 def listed() -> int:
@@ -119,15 +141,11 @@ def one_run(ranks: int) -> dict:
         result = {}
         pending = set(paths)
         while pending:
-            pending = {p for p in pending if not connectable(p)}
+            pending = {p for p in pending if not listening(p)}
             if pending:
                 time.sleep(0.005)
         result["connect"] = time.monotonic() - t0
-        pending = set(paths)
-        while pending:
-            pending = {p for p in pending if not prompt(p)}
-            if pending:
-                time.sleep(0.005)
+        prompts(paths)
         result["prompt"] = time.monotonic() - t0
         while listed() < ranks:
             pass
@@ -151,18 +169,25 @@ def one_run(ranks: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, default=32)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    runs = [one_run(args.ranks) for _ in range(args.runs)]
-    print(f"{args.ranks} ranks failing at once, {args.runs} runs, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    for key, what in (
-        ("connect", "every socket accepts connections"),
-        ("prompt", "every socket has given a client its (Pdb) prompt"),
-        ("ls_all", "pydebug-hook ls lists them all"),
-        ("ls_once", f"one pydebug-hook ls with {args.ranks} sessions"),
+    print(f"bench_ranks: {args.ranks} ranks failing at once, {args.runs} runs; {machine()}")
+    unit = [python_start() for _ in range(3)]  # warm
+    one_run(args.ranks)  # warm
+    unit, runs = [], []
+    for _ in range(args.runs):
+        unit += [python_start() for _ in range(5)]
+        runs.append(one_run(args.ranks))
+    unit += [python_start() for _ in range(5)]
+    report("`python -c pass` (S)", unit)
+    for key, what, target in (
+        ("connect", "every socket accepts connections", 30),
+        ("prompt", "every socket has given a client its (Pdb) prompt", None),
+        ("ls_all", "pydebug-hook ls lists them all", None),
+        ("ls_once", f"one pydebug-hook ls with {args.ranks} sessions", None),
     ):
-        values = [r[key] * 1000 for r in runs]
-        print(f"  {what:55s} median {statistics.median(values):7.0f} ms   worst {max(values):7.0f} ms")
+        report(what, [r[key] for r in runs], unit, target=target)
+    print(f"  load at the end: {machine().rsplit('load ', 1)[1]}")
 
 
 if __name__ == "__main__":

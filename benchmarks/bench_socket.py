@@ -1,24 +1,29 @@
 """How fast socket mode is where it matters: from the exception to a socket that accepts
-connections, and `pydebug-hook ls` with 64 registered sessions.
+connections, and to the ``(Pdb)`` prompt a client gets; ``pydebug-hook ls`` with 64
+registered sessions.  In units of S, one ``python -c pass`` measured in the same run.
 
-    python benchmarks/bench_socket.py [--runs 20]
+    python benchmarks/bench_socket.py [--runs 40]
 
 Run it with the interpreter that has pydebug-hook installed (``.venv-test/py3.11/bin/python``
 after ``scripts/test.sh``).  Timestamps are CLOCK_MONOTONIC, which is system-wide on Linux:
 the crashing program records the moment just before it raises, this process records its
-first successful ``connect()`` (polling every 0.2 ms).
+first successful ``connect()`` (polling every 0.2 ms) and the moment the prompt arrives.
+Each round runs the session and one ``python -c pass`` in a random order.
+
+Target (issue 15): exception -> socket accepting <= 1.5 S (median).
 """
 
 import argparse
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from scale import CLEAN, interleaved, machine, python_start, report
 
 CRASH = """
 import time, os
@@ -57,12 +62,8 @@ print(" ".join(repr(t) for t in times))
 """
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:7.1f} ms"
-
-
 def environment(base: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IPDB_", "PYTHON"))}
+    env = dict(CLEAN)
     runtime = base / "run"
     runtime.mkdir(mode=0o700)
     env.update(XDG_RUNTIME_DIR=str(runtime), HOME=str(base), IPDB_DEBUG="1", IPDB_MODE="socket",
@@ -70,14 +71,11 @@ def environment(base: Path) -> dict:
     return env
 
 
-def exception_to_socket(runs: int, base: Path, env: dict) -> list:
-    script = base / "crash.py"
-    script.write_text(CRASH)
-    path = str(base / "pdb.sock.0")
-    results = []
-    for _ in range(runs):
-        proc = subprocess.Popen([sys.executable, str(script)], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+def one_session(script: Path, path: str, env: dict) -> dict:
+    """One crash: seconds from the exception to a connection accepted, and to the prompt."""
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
         deadline = time.monotonic() + 30
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -88,20 +86,29 @@ def exception_to_socket(runs: int, base: Path, env: dict) -> list:
             except OSError:
                 sock.close()
                 if time.monotonic() > deadline:
-                    proc.kill()
                     raise SystemExit("no socket within 30 s") from None
                 time.sleep(0.0002)
+        data = b""
+        while b"(Pdb) " not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise SystemExit("the session closed before its prompt")
+            data += chunk
+        prompted = time.monotonic()
         raised = float(proc.stdout.readline())
         sock.sendall(b"q\n")
         while sock.recv(65536):
             pass
         sock.close()
         proc.wait(30)
-        results.append(connected - raised)
-    return results
+        return {"accepting": connected - raised, "prompt": prompted - raised}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
-def listing(runs: int, base: Path, env: dict, count: int = 64) -> tuple:
+def listing(runs: int, env: dict, count: int = 64) -> tuple:
     holder = subprocess.Popen([sys.executable, "-c", REGISTER, str(count)], env=env, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -109,41 +116,39 @@ def listing(runs: int, base: Path, env: dict, count: int = 64) -> tuple:
         out = subprocess.run([sys.executable, "-c", LIST, str(runs), str(count)], env=env, check=True,
                              capture_output=True, text=True).stdout
         in_process = [float(t) for t in out.split()]
-        command = []
         exe = shutil.which("pydebug-hook", path=os.path.dirname(sys.executable)) or "pydebug-hook"
-        for _ in range(runs):
+
+        def command() -> float:
             t = time.perf_counter()
             done = subprocess.run([exe, "ls"], env=env, capture_output=True, text=True, check=True)
-            command.append(time.perf_counter() - t)
             assert len(done.stdout.splitlines()) == count + 1
-        baseline = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
-            baseline.append(time.perf_counter() - t)
-        return in_process, command, baseline
+            return time.perf_counter() - t
+
+        return in_process, interleaved(runs, {"ls": command, "S": python_start}, warm=1)
     finally:
         holder.stdin.close()
         holder.wait(10)
 
 
-def report(name: str, values: list) -> None:
-    print(f"  {name:<46} median {ms(statistics.median(values))}   worst {ms(max(values))}   (n={len(values)})")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="pydebug_hook-bench-"))
     try:
         env = environment(base)
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-        report("exception -> socket accepting connections", exception_to_socket(args.runs, base, env))
-        in_process, command, baseline = listing(args.runs, base, env)
+        script = base / "crash.py"
+        script.write_text(CRASH)
+        path = str(base / "pdb.sock.0")
+        print(f"bench_socket: {machine()}")
+        samples = interleaved(args.runs, {"session": lambda: one_session(script, path, env), "S": python_start})
+        report("`python -c pass` (S)", samples["S"])
+        report("exception -> socket accepting connections", samples["accepting"], samples["S"], target=1.5)
+        report("exception -> a client has the (Pdb) prompt", samples["prompt"], samples["S"])
+        in_process, ls = listing(args.runs, env)
         report("registry.records() with 64 sessions", in_process)
-        report("`pydebug-hook ls` with 64 sessions (whole command)", command)
-        report("`python -c pass` (interpreter start, for scale)", baseline)
+        report("`pydebug-hook ls` with 64 sessions (whole command)", ls["ls"], ls["S"])
+        print(f"  load at the end: {machine().rsplit('load ', 1)[1]}")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -4,11 +4,10 @@ Set ``IPDB_DEBUG=1`` and run any program; see the README.  Importing this packag
 nothing by itself (its names load on first use), so the start-up hook stays free.
 """
 
-from ._version import __version__
-
 __all__ = ["Debugger", "__version__", "install", "post_mortem", "set_trace", "uninstall"]
 
 _LAZY = {
+    "__version__": "._version",  # not even this one at start-up: one module fewer to load
     "Debugger": "._api",
     "post_mortem": "._api",
     "set_trace": "._api",

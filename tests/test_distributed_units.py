@@ -108,12 +108,12 @@ def test_the_first_failure_takes_the_terminal_and_the_next_waits():
     second = terminal_queue.Ticket.take(_session(1, failed_at=101.0, pid=12), TERMINAL)
     assert first.try_now() and not second.try_now()
     assert second.holder()["rank"] == 0
-    assert [p.name for p in second.earlier()] == [first.path.name]
+    assert [os.path.basename(p) for p in second.earlier()] == [os.path.basename(first.path)]
     first.close()
     assert second.earlier() == []
     assert second.try_now()
     second.close()
-    assert not first.directory.exists()  # the last one out removes the queue
+    assert not os.path.exists(first.directory)  # the last one out removes the queue
 
 
 def test_an_earlier_failure_that_arrives_late_waits_for_the_holder():
@@ -219,7 +219,7 @@ def test_a_consequence_names_the_first_root_cause(tmp_path):
     skipped = job_sessions.begin(late)
     assert late.label == "consequence of rank 2's failure" and skipped.root_ended
     assert skipped.path is None  # no session: no live file
-    tombstones = sorted(p.name.split("-")[0] for p in job_sessions.job_dir("j1").iterdir())
+    tombstones = sorted(name.split("-")[0] for name in os.listdir(job_sessions.job_dir("j1")))
     assert tombstones == ["ended", "ended"]
 
 

@@ -283,8 +283,9 @@ def test_a_daemon_threads_session_cut_short_by_the_exit_says_so(procs, python, e
     assert prog.wait() == 0  # as without the tool: a daemon thread's failure is not the program's
     assert prog.stdout() == "main thread done\n"
     ours = [line for line in prog.stderr().splitlines() if line.startswith("pydebug_hook: ")]
-    assert ours[-1] == (
+    # (the thread's waiting line races the main thread's exit: it may come before or after)
+    assert (
         f"pydebug_hook: the program exits (its main thread ended) while the debug session of "
         f"rank 0/1 (pid {prog.pid}, host {socket.gethostname()}, thread daemon-1) is open; the session ends with it"
-    )
+    ) in ours[1:]
     assert not os.path.exists(sock)

@@ -6,6 +6,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from internals import ChildInfo, RankInfo, Session, SessionError, registry, settings
@@ -115,7 +116,7 @@ def test_garbage_files_are_ignored(runtime):
 
 def test_private_dirs_prefer_the_runtime_dir(runtime):
     first = next(iter(registry.private_dirs()))
-    assert first == runtime
+    assert first == str(runtime)
     assert stat.S_IMODE(os.stat(first).st_mode) == 0o700
 
 
@@ -126,7 +127,7 @@ def test_foreign_runtime_dir_is_not_used(tmp_path, monkeypatch):
     foreign.mkdir(mode=0o700)
     os.chown(foreign, 65534, 65534)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(foreign))
-    assert registry.runtime_dir(create=False) != foreign / "pydebug_hook"
+    assert registry.runtime_dir(create=False) != str(foreign / "pydebug_hook")
 
 
 def test_the_first_private_directory_next_to_a_squatted_name_is_used(tmp_path, monkeypatch):
@@ -135,13 +136,10 @@ def test_the_first_private_directory_next_to_a_squatted_name_is_used(tmp_path, m
     another uid, links and open ones among them are not its own."""
     if os.getuid() != 0:
         pytest.skip("needs root to make directories of another uid")
-    import tempfile
-
     shared = tmp_path / "shared"
     shared.mkdir()
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setenv("TMPDIR", str(shared))
-    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
     name = f"pydebug_hook-{os.getuid()}"
     squatted = shared / name
     squatted.mkdir()
@@ -154,11 +152,11 @@ def test_the_first_private_directory_next_to_a_squatted_name_is_used(tmp_path, m
     open_one.mkdir()
     os.chmod(open_one, 0o755)
     assert registry.records() == []  # nothing of ours yet: nothing made by listing
-    made = registry.runtime_dir()
+    made = Path(registry.runtime_dir())
     assert made.parent == shared and made.name.startswith(f"{name}.") and made not in (strangers, open_one)
     st = os.lstat(made)
     assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == 0o700
     later = shared / f"{name}.{'9' * 20}-aaaa"  # one more of ours, made later
     later.mkdir(mode=0o700)
-    assert registry.runtime_dir() == made == registry.runtime_dir(create=False)
+    assert Path(registry.runtime_dir()) == made == Path(registry.runtime_dir(create=False))
     assert sorted(p.name for p in shared.iterdir()) == sorted([name, f"{name}.0", f"{name}.1", f"{name}.2", made.name, later.name])

@@ -5,11 +5,14 @@ session).  How each framework hands failures over: docs/workers.md."""
 import os
 import sys
 from types import FrameType, TracebackType
-from typing import Any, Optional
 
 from .._catch_sites import SITES
 from ..core import marks, notice, settings
 from ..core.session import ChildInfo
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 # (module, qualified name) of a Process target -> the kind of worker it makes.
 _KIND_OF_TARGET = {(module, target): kind for module, kind, target in SITES if target is not None}
@@ -19,13 +22,13 @@ _KIND_OF_TARGET = {(module, target): kind for module, kind, target in SITES if t
 FROM_CHILD = "__pydebug_hook_from_child__"
 
 
-def _kind(process: Any) -> str:
+def _kind(process: "Any") -> str:
     target = getattr(process, "_target", None)
     key = (getattr(target, "__module__", None), getattr(target, "__qualname__", None))
     return _KIND_OF_TARGET.get(key, "process")
 
 
-def _worker_id(process: Any, kind: str) -> Optional[int]:
+def _worker_id(process: "Any", kind: str) -> "Optional[int]":
     if kind == "dataloader":
         # torch's own numbering ("in DataLoader worker process 1"); set by the worker
         # loop before it runs any user code.
@@ -41,7 +44,7 @@ def _worker_id(process: Any, kind: str) -> Optional[int]:
     return identity[-1] if identity and isinstance(identity[-1], int) else None
 
 
-def of_process(process: Any) -> Optional[ChildInfo]:
+def of_process(process: "Any") -> "Optional[ChildInfo]":
     """The :class:`ChildInfo` of a ``multiprocessing`` process object, None for the main process."""
     try:
         parent = getattr(process, "_parent_pid", None)
@@ -53,7 +56,7 @@ def of_process(process: Any) -> Optional[ChildInfo]:
         return None
 
 
-def current() -> Optional[ChildInfo]:
+def current() -> "Optional[ChildInfo]":
     """This process as a worker, or None (not started by multiprocessing, or not known).
     Never imports multiprocessing: a process that has not imported it is no worker of it."""
     module = sys.modules.get("multiprocessing.process")
@@ -65,7 +68,7 @@ def current() -> Optional[ChildInfo]:
         return None
 
 
-def from_caller(tb: Optional[TracebackType], caller: FrameType) -> Optional[TracebackType]:
+def from_caller(tb: "Optional[TracebackType]", caller: FrameType) -> "Optional[TracebackType]":
     """*tb* with its first entry (a frame of ours) replaced by *caller*: the traceback as
     the framework's own ``except`` sees it, and prints it."""
     if tb is None:
@@ -88,14 +91,14 @@ def hand_over(exc: BaseException, child: ChildInfo) -> None:
         pass
 
 
-def _deepest_frame(tb: Optional[TracebackType]) -> Optional[FrameType]:
+def _deepest_frame(tb: "Optional[TracebackType]") -> "Optional[FrameType]":
     frame = None
     while tb is not None:
         frame, tb = tb.tb_frame, tb.tb_next
     return frame
 
 
-def debugged_in_child(exc: Optional[BaseException]) -> Optional[str]:
+def debugged_in_child(exc: "Optional[BaseException]") -> "Optional[str]":
     """Where *exc*, raised in this (parent) process, was already debugged, if it reports
     the failure of a worker that had its session: the note :func:`hand_over` left."""
     if exc is None:
@@ -122,7 +125,7 @@ def debugged_in_child(exc: Optional[BaseException]) -> Optional[str]:
     return None
 
 
-def told_debugged_in_child(exc: Optional[BaseException]) -> bool:
+def told_debugged_in_child(exc: "Optional[BaseException]") -> bool:
     """For the dispatch in the parent: True when *exc* reports a failure debugged in a
     worker, after saying so once (a decorator and then the excepthook may both ask)."""
     where = debugged_in_child(exc)

@@ -1,6 +1,5 @@
 """``pydebug-hook doctor``: what is installed, what is active, where a session would go."""
 
-import dataclasses
 import importlib
 import importlib.util
 import json
@@ -57,7 +56,7 @@ def report() -> Dict[str, Any]:
         "sitecustomize": files.sitecustomize,
         "hook_can_start": files.can_start,
         "hook_active": _hooks.installed(),
-        "settings": {"IPDB_DEBUG": os.environ.get("IPDB_DEBUG"), **dataclasses.asdict(settings)},
+        "settings": {"IPDB_DEBUG": os.environ.get("IPDB_DEBUG"), **settings.as_dict()},
         "rank": {"rank": info.rank, "local_rank": info.local_rank, "world_size": info.world_size, "source": info.source},
         "job_id": rank.job_id(),
         "session_would_go_to": dispatch.destination(),

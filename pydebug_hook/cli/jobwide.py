@@ -6,17 +6,20 @@ import os
 import re
 import shlex
 import sys
-from typing import Dict, List, Optional, Tuple
 
 from ..core import notice, registry
 from ..core.registry import Record
 from ..core.settings import DEFAULT_SSH, Settings
 from ..job import board
 
-_places: Dict[str, board.Place] = {}  # a record's origin -> the place it was read from
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
+
+_places: "Dict[str, board.Place]" = {}  # a record's origin -> the place it was read from
 
 
-def records(settings: Settings) -> List[Record]:
+def records(settings: Settings) -> "List[Record]":
     """Every waiting session: this host's, then the other hosts' of the jobs running
     here (and of ``IPDB_JOB_DIR``), one record each, first failure first."""
     found = registry.records()
@@ -47,7 +50,7 @@ def records(settings: Settings) -> List[Record]:
     return found
 
 
-def _identity(record: Record) -> Tuple[str, int, int, float]:
+def _identity(record: Record) -> "Tuple[str, int, int, float]":
     return record.host, record.pid, record.rank, round(record.failed_at, 3)
 
 
@@ -56,7 +59,7 @@ def _identity(record: Record) -> Tuple[str, int, int, float]:
 _HOSTNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
 
 
-def ssh_command(settings: Settings) -> List[str]:
+def ssh_command(settings: Settings) -> "List[str]":
     """``IPDB_SSH`` split as a shell would split it (never run by one); the default when
     it is not a command line."""
     try:
@@ -67,11 +70,11 @@ def ssh_command(settings: Settings) -> List[str]:
     return words or shlex.split(DEFAULT_SSH)
 
 
-def _printable_path(value: Optional[str]) -> bool:
+def _printable_path(value: "Optional[str]") -> bool:
     return bool(value) and os.path.isabs(str(value)) and notice.printable(value) == value
 
 
-def remote_attach(record: Record, settings: Settings) -> Tuple[Optional[List[str]], str]:
+def remote_attach(record: Record, settings: Settings) -> "Tuple[Optional[List[str]], str]":
     """The command that attaches to *record*'s session from here, through ssh to its
     host with that rank's interpreter (the remote ``PATH`` does not matter), and the
     line that says it; ``(None, why)`` when the record cannot be trusted with that.

@@ -6,20 +6,23 @@ import itertools
 import os
 import signal
 import threading
-from typing import Callable, Dict, List, Optional, Tuple
 
-Action = Callable[[], None]
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
+
+    Action = Callable[[], None]
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
-_actions: Dict[int, Tuple[Action, Optional[Action]]] = {}
-_previous: Dict[int, object] = {}  # signal -> the disposition before ours
+_actions: "Dict[int, Tuple[Action, Optional[Action]]]" = {}
+_previous: "Dict[int, object]" = {}  # signal -> the disposition before ours
 _ids = itertools.count(1)
 _state = {"atexit": False, "fork": False, "pid": os.getpid(), "exiting": False}
-_ending: List[int] = []  # the signal being handled, while the actions run
+_ending: "List[int]" = []  # the signal being handled, while the actions run
 
 
-def ending_signal() -> Optional[int]:
+def ending_signal() -> "Optional[int]":
     """The signal that is ending the process, while the actions run because of it: an
     action may then tell its client or terminal why the session ends."""
     return _ending[-1] if _ending else None
@@ -32,7 +35,7 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def _safely(action: Optional[Action]) -> None:
+def _safely(action: "Optional[Action]") -> None:
     if action is None:
         return
     try:
@@ -141,7 +144,7 @@ def _restore_signals() -> None:
         _previous.pop(signum, None)
 
 
-def add(action: Action, forget: Optional[Action] = None) -> int:
+def add(action: "Action", forget: "Optional[Action]" = None) -> int:
     """Run *action* once at the end, whatever the end is; *forget* runs instead in a
     forked child.  Returns a key for :func:`done`."""
     if not _state["atexit"]:

@@ -4,16 +4,18 @@ its mode.  The contract and one exception's path: docs/architecture.md."""
 
 import io
 import sys
-import traceback
 from types import FrameType, TracebackType
-from typing import Callable, Optional
 
 from .. import modes
 from . import marks, notice, rank
 from . import settings as settings_
 from .session import ChildInfo, Session, SessionError
 
-Report = Callable[[], None]
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    Report = Callable[[], None]
 
 
 def _ignored(exc: BaseException) -> bool:
@@ -23,11 +25,11 @@ def _ignored(exc: BaseException) -> bool:
     return bdb is not None and isinstance(exc, bdb.BdbQuit)
 
 
-def already_debugged(exc: Optional[BaseException]) -> bool:
+def already_debugged(exc: "Optional[BaseException]") -> bool:
     return exc in marks.DEBUGGED
 
 
-def wanted(exc: Optional[BaseException]) -> bool:
+def wanted(exc: "Optional[BaseException]") -> bool:
     """A cheap look ahead: whether :func:`handle` may take *exc* now (it checks again).
     Lets the decorator skip its preparation when debugging is off."""
     if exc is None or _ignored(exc) or already_debugged(exc):
@@ -71,11 +73,13 @@ def traceback_stream():
     return stream
 
 
-def print_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+def print_traceback(exc: "Optional[BaseException]", tb: "Optional[TracebackType]") -> None:
     stream = traceback_stream()
     if stream is None:
         return
     try:
+        import traceback  # when we print it ourselves: with linecache and tokenize, milliseconds
+
         if exc is not None:
             traceback.print_exception(type(exc), exc, tb, file=stream)
         elif tb is not None:
@@ -85,12 +89,14 @@ def print_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -
         pass
 
 
-def _echo_traceback(exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+def _echo_traceback(exc: "Optional[BaseException]", tb: "Optional[TracebackType]") -> None:
     """The traceback, as Python prints it, on the terminal that gets a copy of the
     session's lines: stderr, where the program's hooks printed it, reaches nobody."""
     if exc is None and tb is None or not notice.echoing():
         return
     try:
+        import traceback  # when stderr reaches nobody (see print_traceback)
+
         if exc is not None:
             text = "".join(traceback.format_exception(type(exc), exc, tb))
         else:
@@ -143,15 +149,15 @@ def destination() -> str:
 
 
 def handle(
-    exc: Optional[BaseException],
-    tb: Optional[TracebackType] = None,
+    exc: "Optional[BaseException]",
+    tb: "Optional[TracebackType]" = None,
     *,
     origin: str,
-    report: Optional[Report] = None,
-    mode: Optional[str] = None,
+    report: "Optional[Report]" = None,
+    mode: "Optional[str]" = None,
     force: bool = False,
-    frame: Optional[FrameType] = None,
-    child: Optional[ChildInfo] = None,
+    frame: "Optional[FrameType]" = None,
+    child: "Optional[ChildInfo]" = None,
 ) -> bool:
     """Debug *exc* (or, with *frame*, stop live at that frame) if the settings say so.
 
@@ -191,7 +197,7 @@ def handle(
     job = None
     reach = None
 
-    def announce(outcome: Optional[str] = None) -> None:
+    def announce(outcome: "Optional[str]" = None) -> None:
         """The header (with *outcome* in place of the mode when no session opens) and
         the traceback, once."""
         nonlocal reported
@@ -208,7 +214,7 @@ def handle(
 
     try:
         marks.DEBUGGED.add(exc)
-        from ..job import sessions, timeouts  # at an exception only (above)
+        from ..job import timeouts  # at an exception only (above)
         from .reach import UNATTENDED, survey
 
         reach = survey()
@@ -219,7 +225,12 @@ def handle(
         if session.mode == UNATTENDED:
             _unattended(session, announce, reach.why_nobody())
         else:
-            job = sessions.begin(session)  # root cause or consequence; the job's session files
+            if session.job_id is not None or session.rank.distributed:
+                # A rank of a job only (a lone process has no peers): its modules stay
+                # off a lone process's way.
+                from ..job import sessions
+
+                job = sessions.begin(session)  # root cause or consequence; the job's session files
             if job is not None and job.root_ended:
                 announce(sessions.ROOT_ENDED)
             else:
@@ -257,7 +268,7 @@ def handle(
     return True
 
 
-def _unattended(session: Session, announce: Callable[..., None], why: str) -> None:
+def _unattended(session: Session, announce: "Callable[..., None]", why: str) -> None:
     """No session where nobody would know it waits (docs/auto.md): one line in the
     header's place, the traceback, and the crash site saved as dump mode saves it."""
     if session.is_breakpoint:  # a live stop nobody can see: the program runs on

@@ -3,14 +3,15 @@ pipe waited on, a regular file of ours of a record's size), and removing what a 
 that is gone left there."""
 
 import errno
-import json
 import os
 import socket
 import stat
-from pathlib import Path
-from typing import Any, Dict, Union
 
-PathLike = Union[str, Path]
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Dict, Union
+
+    PathLike = Union[str, "os.PathLike[str]"]
 
 # O_NONBLOCK: opening a named pipe must not wait for a writer (it is refused right
 # after, by its type); O_NOCTTY: a terminal device must not become ours by being opened.
@@ -36,7 +37,7 @@ def file_kind(mode: int) -> str:
     return "device file"
 
 
-def open_owned(path: PathLike, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
+def open_owned(path: "PathLike", flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
     """A descriptor on *path* if it is a regular file of ours; :class:`Untrusted`
     otherwise (a symbolic link gives ``ELOOP``, reported as such)."""
     try:
@@ -57,7 +58,7 @@ def open_owned(path: PathLike, flags: int = os.O_RDONLY, mode: int = 0o600) -> i
     return fd
 
 
-def read_owned(path: PathLike, limit: int = MAX_BYTES) -> bytes:
+def read_owned(path: "PathLike", limit: int = MAX_BYTES) -> bytes:
     """The content of *path*, a regular file of ours of at most *limit* bytes."""
     fd = open_owned(path)
     try:
@@ -78,8 +79,10 @@ def read_owned(path: PathLike, limit: int = MAX_BYTES) -> bytes:
         os.close(fd)
 
 
-def read_json(path: PathLike, limit: int = MAX_BYTES) -> Dict[str, Any]:
+def read_json(path: "PathLike", limit: int = MAX_BYTES) -> "Dict[str, Any]":
     """A JSON object read with :func:`read_owned`; ``ValueError`` when it is not one."""
+    import json  # readers (ls, attach, a rank's peers) pay for it, not a session's way
+
     data = json.loads(read_owned(path, limit).decode("utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"{path} holds no JSON object")  # noqa: TRY004 -- bad content, not a bad argument
@@ -95,18 +98,22 @@ def close_quietly(fd: int) -> None:
             pass
 
 
-def private_dir(path: PathLike, create: bool = True) -> Path:
+def private_dir(path: "PathLike", create: bool = True) -> str:
     """*path* as a directory of ours that nobody else may enter (made 0700 when
     *create* and missing); :class:`Untrusted` when it is anything else, and
     ``FileNotFoundError`` when it is missing and not to be made."""
-    path = Path(path)
-    if create:
+    path = os.fspath(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if not create:
+            raise
         try:
             os.mkdir(path, 0o700)
             os.chmod(path, 0o700)  # mkdir's mode passes through the umask
         except FileExistsError:
-            pass
-    st = os.lstat(path)
+            pass  # made meanwhile: checked below like any other
+        st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise Untrusted(f"{path} is a {file_kind(st.st_mode)}, not a directory")
     if st.st_uid != os.getuid():
@@ -114,6 +121,28 @@ def private_dir(path: PathLike, create: bool = True) -> Path:
     if st.st_mode & 0o077:
         raise Untrusted(f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):o})")
     return path
+
+
+def temp_dir() -> str:
+    """The directory ``tempfile.gettempdir()`` picks: the first writable one of
+    ``TMPDIR``, ``TEMP``, ``TMP``, /tmp, /var/tmp, /usr/tmp and the working directory;
+    without importing tempfile (with shutil, random, bz2 and lzma: milliseconds on a
+    session's way).  Not cached: the same in every process of the same environment."""
+    candidates = [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]
+    candidates += ["/tmp", "/var/tmp", "/usr/tmp"]
+    try:
+        candidates.append(os.getcwd())
+    except OSError:
+        candidates.append(os.curdir)
+    effective = os.access in os.supports_effective_ids
+    for directory in candidates:
+        if not directory:
+            continue
+        if directory != os.curdir:
+            directory = os.path.abspath(directory)
+        if os.path.isdir(directory) and os.access(directory, os.W_OK | os.X_OK, effective_ids=effective):
+            return directory
+    raise FileNotFoundError("no usable temporary directory")
 
 
 # -- what a process that is gone left behind ------------------------------------------
@@ -157,3 +186,51 @@ def remove_if_stale(path: str) -> bool:
     except OSError:
         return False
     return True
+
+
+try:
+    from _json import encode_basestring_ascii as _json_string
+except ImportError:  # an interpreter without json's C half
+    _json_string = None
+
+
+_FLOAT_MAX = 1.7976931348623157e308
+
+
+def json_text(value: "Any") -> str:
+    """*value* (dicts with string keys, lists, tuples, strings, numbers, booleans, None)
+    as the JSON text ``json.dumps`` makes of it.
+
+    Written here rather than imported: ``json`` brings ``re`` and compiles six patterns,
+    about 3 ms (a quarter of one ``python -c pass``) on the way to every waiting session,
+    which only writes a record of a dozen plain fields.  Strings are escaped by json's own
+    C function; tests/test_cheap_equivalents.py holds it to ``json.dumps``.
+    """
+    if _json_string is None:
+        import json
+
+        return json.dumps(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if not -_FLOAT_MAX <= value <= _FLOAT_MAX:  # NaN and the infinities are not JSON
+            raise ValueError(f"{value!r} is not JSON")
+        return float.__repr__(value)
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be strings, not {type(key).__name__}")
+            items.append(f"{_json_string(key)}: {json_text(item)}")
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(json_text(item) for item in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -4,14 +4,20 @@ time."""
 
 import os
 import threading
-import weakref
-from typing import Any, Dict, Optional
+
+# weakref.ref itself: the weakref module (WeakValueDictionary, finalize...) costs a
+# fraction of a millisecond to import on every session's way, and only ref is used.
+from _weakref import ref as weak_ref
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 _TOKEN = os.urandom(8).hex()
 _INSTANCE_DICT = BaseException.__dict__["__dict__"]
 
 
-def _instance_dict(exc: BaseException) -> Optional[Dict[str, Any]]:
+def _instance_dict(exc: BaseException) -> "Optional[Dict[str, Any]]":
     try:
         return _INSTANCE_DICT.__get__(exc)
     except Exception:
@@ -25,12 +31,12 @@ class Marks:
         self.key = f"__pydebug_hook_{name}__"
         self._refs: Dict[int, Any] = {}
 
-    def add(self, exc: Optional[BaseException]) -> None:
+    def add(self, exc: "Optional[BaseException]") -> None:
         if exc is None:
             return
         key = id(exc)
         try:
-            self._refs[key] = weakref.ref(exc, lambda _, key=key: self._refs.pop(key, None))
+            self._refs[key] = weak_ref(exc, lambda _, key=key: self._refs.pop(key, None))
             return
         except TypeError:  # not weakly referenceable: a built-in class, or __slots__
             pass
@@ -38,7 +44,7 @@ class Marks:
         if found is not None:
             found[self.key] = _TOKEN
 
-    def __contains__(self, exc: Optional[BaseException]) -> bool:
+    def __contains__(self, exc: "Optional[BaseException]") -> bool:
         if exc is None:
             return False
         ref = self._refs.get(id(exc))

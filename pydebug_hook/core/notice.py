@@ -80,6 +80,19 @@ def printable(text: object) -> str:
     return str(text).translate(_ESCAPES)
 
 
+# What a POSIX shell takes as one word without quotes (shlex.quote's rule; shlex itself is
+# not imported on a session's way).
+_SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")
+
+
+def shell_word(text: str) -> str:
+    """*text* as one word of a shell command (a path in a command to copy): quoted only
+    when it must be, as ``shlex.quote`` does."""
+    if text and all(char in _SHELL_SAFE for char in text):
+        return text
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
 def say(message: str) -> None:
     """One line ``pydebug_hook: <message>``, control characters escaped."""
     write(PREFIX + printable(message.rstrip("\n")) + "\n")

@@ -2,9 +2,12 @@
 frames a session never stops in, and what ``c`` and ``q`` do after a post-mortem."""
 
 import os
-from typing import Any, TypeVar
 
-D = TypeVar("D")
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    D = TypeVar("D")
 
 # pdb's own `skip` patterns: a live session never stops in our frames on its way back to
 # the user's (without it, the first stop is a `--Call--` in the dispatch).
@@ -14,14 +17,14 @@ SKIP = ("pydebug_hook", "pydebug_hook.*")
 PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
 
 
-def skipping_ours(debugger: D) -> D:
+def skipping_ours(debugger: "D") -> "D":
     """*debugger* with our modules added to the ones it skips."""
     skip: Any = getattr(debugger, "skip", None) or ()
     debugger.skip = set(skip) | set(SKIP)  # type: ignore[attr-defined]
     return debugger
 
 
-def post_mortem(debugger: D) -> D:
+def post_mortem(debugger: "D") -> "D":
     """*debugger* set up for a post-mortem: ``c`` and ``q`` end the session and leave the
     program as it was.
 

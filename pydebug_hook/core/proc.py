@@ -2,12 +2,15 @@
 whether it is still the process a record names."""
 
 import os
-from typing import Dict, List, Optional, Union
 
-Pid = Union[int, str]  # a pid, or "self"
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Union
+
+    Pid = Union[int, str]  # a pid, or "self"
 
 
-def stat_fields(pid: Pid = "self") -> Optional[List[bytes]]:
+def stat_fields(pid: "Pid" = "self") -> "Optional[List[bytes]]":
     """The fields of ``/proc/PID/stat`` after the command name, so that ``[0]`` is the
     state (field 3 of proc(5)); None when it cannot be read.  The name (field 2) may hold
     spaces and parentheses: the fields start after its last ``)``."""
@@ -19,7 +22,7 @@ def stat_fields(pid: Pid = "self") -> Optional[List[bytes]]:
     return data[data.rfind(b")") + 2 :].split()
 
 
-def _field(pid: Pid, index: int) -> Optional[int]:
+def _field(pid: "Pid", index: int) -> "Optional[int]":
     fields = stat_fields(pid)
     try:
         return int(fields[index]) if fields is not None else None
@@ -27,23 +30,23 @@ def _field(pid: Pid, index: int) -> Optional[int]:
         return None
 
 
-def parent(pid: Pid) -> int:
+def parent(pid: "Pid") -> int:
     """The parent's pid (0 when unknown)."""
     return _field(pid, 1) or 0
 
 
-def tty_nr(pid: Pid = "self") -> int:
+def tty_nr(pid: "Pid" = "self") -> int:
     """The controlling terminal's device number, as the kernel encodes it (0: none)."""
     return _field(pid, 4) or 0
 
 
-def start_ticks(pid: Pid = "self") -> Optional[int]:
+def start_ticks(pid: "Pid" = "self") -> "Optional[int]":
     """When the process started, in clock ticks since boot: with the pid, what tells a
     process apart from a later one that reuses its pid."""
     return _field(pid, 19)
 
 
-def name(pid: Pid) -> Optional[str]:
+def name(pid: "Pid") -> "Optional[str]":
     """The process's name (``comm``), as it set it: anything, control characters
     included (print it escaped); None when unknown."""
     try:
@@ -53,7 +56,7 @@ def name(pid: Pid) -> Optional[str]:
         return None
 
 
-def alive(pid: int, start: Optional[int] = None) -> bool:
+def alive(pid: int, start: "Optional[int]" = None) -> bool:
     """Whether *pid* runs, and, given its *start* (:func:`start_ticks`), is still the
     same process and not a later one with its pid."""
     try:
@@ -69,7 +72,7 @@ def alive(pid: int, start: Optional[int] = None) -> bool:
     return True
 
 
-def ours(pid: Pid) -> bool:
+def ours(pid: "Pid") -> bool:
     """Whether process *pid* runs as our uid (its ``/proc`` entry is ours)."""
     try:
         return os.stat(f"/proc/{pid}").st_uid == os.getuid()
@@ -77,7 +80,7 @@ def ours(pid: Pid) -> bool:
         return False
 
 
-def environ(pid: Pid, limit: int = 1 << 20) -> Optional[Dict[str, str]]:
+def environ(pid: "Pid", limit: int = 1 << 20) -> "Optional[Dict[str, str]]":
     """The environment process *pid* started with (``/proc/PID/environ``), None when it
     cannot be read (another user's, gone)."""
     try:
@@ -93,7 +96,7 @@ def environ(pid: Pid, limit: int = 1 << 20) -> Optional[Dict[str, str]]:
     return found
 
 
-def argv0(pid: Pid) -> Optional[str]:
+def argv0(pid: "Pid") -> "Optional[str]":
     """The first word of the process's command line (how it was started: the path of
     its interpreter, for a torchrun worker), None when unknown."""
     try:
@@ -104,7 +107,7 @@ def argv0(pid: Pid) -> Optional[str]:
     return first.decode("utf-8", "replace") or None
 
 
-def pids() -> List[int]:
+def pids() -> "List[int]":
     """The processes this ``/proc`` shows."""
     try:
         return [int(name) for name in os.listdir("/proc") if name.isdigit()]

@@ -3,18 +3,23 @@ initialized, else from the launcher's variables, else rank 0 of 1."""
 
 import os
 import sys
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Tuple, Union
 
 from . import notice
+from .values import Value
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Optional, Tuple, Union
 
 
-@dataclass(frozen=True)
-class RankInfo:
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-    source: str = "single process"
+class RankInfo(Value):
+    __slots__ = ("rank", "local_rank", "world_size", "source")  # noqa: RUF023 -- the fields' order
+
+    def __init__(self, rank: int = 0, local_rank: int = 0, world_size: int = 1, source: str = "single process") -> None:
+        self.rank = rank
+        self.local_rank = local_rank
+        self.world_size = world_size
+        self.source = source
 
     @property
     def distributed(self) -> bool:
@@ -22,7 +27,7 @@ class RankInfo:
 
 
 # (source, rank variable, local rank variables, world size variables)
-_ENV_SOURCES: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...] = (
+_ENV_SOURCES: "Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...]" = (
     ("torchrun", "RANK", ("LOCAL_RANK",), ("WORLD_SIZE",)),
     ("slurm", "SLURM_PROCID", ("SLURM_LOCALID",), ("SLURM_NTASKS", "SLURM_NPROCS")),
     ("open mpi", "OMPI_COMM_WORLD_RANK", ("OMPI_COMM_WORLD_LOCAL_RANK",), ("OMPI_COMM_WORLD_SIZE",)),
@@ -39,7 +44,7 @@ _JOB_ID_VARS = (
 )
 
 
-def _int(env: Mapping[str, str], name: str, minimum: int) -> Optional[int]:
+def _int(env: "Mapping[str, str]", name: str, minimum: int) -> "Optional[int]":
     raw = env.get(name)
     if raw is None or not raw.strip():
         return None
@@ -53,7 +58,7 @@ def _int(env: Mapping[str, str], name: str, minimum: int) -> Optional[int]:
     return value
 
 
-def _first_int(env: Mapping[str, str], names: Tuple[str, ...], minimum: int) -> Optional[int]:
+def _first_int(env: "Mapping[str, str]", names: "Tuple[str, ...]", minimum: int) -> "Optional[int]":
     for name in names:
         value = _int(env, name, minimum)
         if value is not None:
@@ -61,7 +66,7 @@ def _first_int(env: Mapping[str, str], names: Tuple[str, ...], minimum: int) -> 
     return None
 
 
-def _from_process_group(env: Mapping[str, str]) -> Optional[RankInfo]:
+def _from_process_group(env: "Mapping[str, str]") -> "Optional[RankInfo]":
     dist = sys.modules.get("torch.distributed")
     if dist is None:
         return None
@@ -75,7 +80,7 @@ def _from_process_group(env: Mapping[str, str]) -> Optional[RankInfo]:
     return RankInfo(rank, rank if local is None else local, world, "torch.distributed")
 
 
-def detect(environ: Optional[Mapping[str, str]] = None) -> RankInfo:
+def detect(environ: "Optional[Mapping[str, str]]" = None) -> RankInfo:
     env = os.environ if environ is None else environ
     info = _from_process_group(env)
     if info is not None:
@@ -95,7 +100,7 @@ def detect(environ: Optional[Mapping[str, str]] = None) -> RankInfo:
     return RankInfo()
 
 
-def selected(ranks: Union[int, Iterable[int], None]) -> bool:
+def selected(ranks: "Union[int, Iterable[int], None]") -> bool:
     """Whether this process is one of *ranks* (an int or several; None: every rank)."""
     if ranks is None:
         return True
@@ -103,7 +108,7 @@ def selected(ranks: Union[int, Iterable[int], None]) -> bool:
     return detect().rank in wanted
 
 
-def job_id(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+def job_id(environ: "Optional[Mapping[str, str]]" = None) -> "Optional[str]":
     """An identifier shared by the ranks of one job, when the launcher gives one."""
     env = os.environ if environ is None else environ
     for name in _JOB_ID_VARS:

@@ -3,12 +3,14 @@ what ``auto`` makes of it (console, socket, or no session).  The rule: docs/auto
 
 import os
 import stat
-from dataclasses import dataclass, field
-from typing import Optional, Tuple
 
 from . import files, proc, settings
 from .notice import printable
 from .terminal import Terminal, console_terminal, controlling_terminal, stdin_is_devnull
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 CONSOLE, SOCKET = "console", "socket"
 UNATTENDED = "unattended"  # auto where nobody would know a session waits: no session
@@ -34,7 +36,7 @@ def _name_of(pid: int) -> str:
     return "?" if name is None else printable(name)
 
 
-def _kind(st: os.stat_result, fd: Optional[int] = None) -> Tuple[str, str]:
+def _kind(st: os.stat_result, fd: "Optional[int]" = None) -> "Tuple[str, str]":
     """What an open stderr is, from its ``stat``: ``(kind, description)``."""
     mode = st.st_mode
     if stat.S_ISCHR(mode):
@@ -55,7 +57,7 @@ def _kind(st: os.stat_result, fd: Optional[int] = None) -> Tuple[str, str]:
     return OTHER, "something that is not a terminal, a file or a pipe"
 
 
-def _follow_pipe(st: os.stat_result) -> Tuple[str, str]:
+def _follow_pipe(st: os.stat_result) -> "Tuple[str, str]":
     """Where a pipe on our stderr leads.  Up the process tree while the ancestors hold
     the same pipe on their stderr (inherited: a worker of a rank, a rank of torchrun);
     the first that does not created it and reads it.  A launcher daemon that relays it
@@ -87,7 +89,7 @@ def _follow_pipe(st: os.stat_result) -> Tuple[str, str]:
     return PIPE, "a pipe"
 
 
-def stderr_destination() -> Tuple[str, str]:
+def stderr_destination() -> "Tuple[str, str]":
     """Where fd 2 goes: ``(kind, description)``, kind one of TERMINAL, LOG, RELAYED
     (these reach a person), PIPE, OTHER."""
     try:
@@ -106,20 +108,20 @@ def under_ci() -> bool:
     return settings.parse_switch_word(os.environ.get("CI")) is not False
 
 
-@dataclass
 class Reach:
     """Where the lines of a session reach a person; :meth:`close` when done."""
 
-    stderr: str
-    stderr_what: str
-    terminal: Optional[Terminal]  # a terminal a person is at, if any
-    # True when it is the terminal a console session would use anyway (stdin's, or
-    # /dev/tty for a process started on /dev/null); False when it is the controlling
-    # terminal of a process whose stdin a parent or a pipeline gave it.
-    consoles: bool = False
-    ci: bool = False
-    echo_fd: int = -1  # a copy of the terminal's descriptor for the lines, when stderr is elsewhere
-    _closed: bool = field(default=False, repr=False)
+    def __init__(self, stderr: str, stderr_what: str, terminal: "Optional[Terminal]", consoles: bool = False, ci: bool = False) -> None:
+        self.stderr = stderr
+        self.stderr_what = stderr_what
+        self.terminal = terminal  # a terminal a person is at, if any
+        # True when it is the terminal a console session would use anyway (stdin's, or
+        # /dev/tty for a process started on /dev/null); False when it is the controlling
+        # terminal of a process whose stdin a parent or a pipeline gave it.
+        self.consoles = consoles
+        self.ci = ci
+        self.echo_fd = -1  # a copy of the terminal's descriptor for the lines, when stderr is elsewhere
+        self._closed = False
 
     @property
     def stderr_reaches_person(self) -> bool:

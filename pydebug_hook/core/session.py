@@ -4,27 +4,32 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Any, Optional
 
 from .notice import describe_error, printable
 from .rank import RankInfo
 from .settings import Settings
 from .terminal import Terminal
+from .values import Value
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 
 class SessionError(Exception):
     """The tool could not hold a session; the message is the one line the user sees."""
 
 
-@dataclass(frozen=True)
-class ChildInfo:
+class ChildInfo(Value):
     """A worker process whose exception its framework would otherwise only pickle."""
 
-    kind: str  # "process", "pool", "executor", "dataloader", "spawn"
-    worker_id: Optional[int]
-    parent_pid: int
+    __slots__ = ("kind", "worker_id", "parent_pid")  # noqa: RUF023 -- the fields' order
+
+    def __init__(self, kind: str, worker_id: "Optional[int]", parent_pid: int) -> None:
+        self.kind = kind  # "process", "pool", "executor", "dataloader", "spawn"
+        self.worker_id = worker_id
+        self.parent_pid = parent_pid
 
     def describe(self) -> str:
         worker = "" if self.worker_id is None else f" {self.worker_id}"
@@ -36,32 +41,53 @@ class ChildInfo:
         return f"w{self.worker_id}" if self.worker_id is not None else f"p{os.getpid()}"
 
 
-@dataclass
-class Session:
-    exc: Optional[BaseException]
-    tb: Optional[TracebackType]
-    rank: RankInfo
-    settings: Settings
-    mode: str  # resolved: "console", "socket", "web", "dump" or "dap"
-    origin: str  # "excepthook", "thread", "decorator", "post_mortem", "breakpoint", "child"
-    frame: Optional[FrameType] = None  # set for a live breakpoint instead of a post-mortem
-    child: Optional[ChildInfo] = None
-    job_id: Optional[str] = None
-    label: Optional[str] = None  # e.g. "consequence of rank 1's failure"
-    # The terminal a console session uses, when the dispatch chose it (auto); None: the
-    # console looks for it itself.
-    terminal: Optional[Terminal] = None
-    # Where our stderr goes when no person sees it there ("a pipe opened by python (pid
-    # 41)"): only the terminal tells, and Ctrl-C at the console prompt ends the session.
-    output_captured: Optional[str] = None
-    # This session's entry in the place its job's hosts share (job/board.Entry), when
-    # there is one: told of the session's record for ``ls`` and ``attach`` elsewhere.
-    shared: Optional[Any] = None
-    failed_at: float = field(default_factory=time.time)
-    pid: int = field(default_factory=os.getpid)
-    host: str = field(default_factory=socket.gethostname)
-    thread_name: str = field(default_factory=lambda: threading.current_thread().name)
-    thread: threading.Thread = field(default_factory=threading.current_thread, repr=False, compare=False)
+class Session(Value):
+    __slots__ = (  # noqa: RUF023 -- the fields' order
+        "exc", "tb", "rank", "settings", "mode", "origin", "frame", "child", "job_id", "label",
+        "terminal", "output_captured", "shared", "failed_at", "pid", "host", "thread_name", "thread",
+    )
+
+    def __init__(
+        self,
+        exc: "Optional[BaseException]",
+        tb: "Optional[TracebackType]",
+        rank: RankInfo,
+        settings: Settings,
+        mode: str,  # resolved: "console", "socket", "web", "dump" or "dap"
+        origin: str,  # "excepthook", "thread", "decorator", "post_mortem", "breakpoint", "child"
+        frame: "Optional[FrameType]" = None,  # set for a live breakpoint instead of a post-mortem
+        child: "Optional[ChildInfo]" = None,
+        job_id: "Optional[str]" = None,
+        label: "Optional[str]" = None,  # e.g. "consequence of rank 1's failure"
+        # The terminal a console session uses, when the dispatch chose it (auto); None:
+        # the console looks for it itself.
+        terminal: "Optional[Terminal]" = None,
+        # Where our stderr goes when no person sees it there ("a pipe opened by python
+        # (pid 41)"): only the terminal tells, and Ctrl-C at the console prompt ends the
+        # session.
+        output_captured: "Optional[str]" = None,
+    ) -> None:
+        self.exc = exc
+        self.tb = tb
+        self.rank = rank
+        self.settings = settings
+        self.mode = mode
+        self.origin = origin
+        self.frame = frame
+        self.child = child
+        self.job_id = job_id
+        self.label = label
+        self.terminal = terminal
+        self.output_captured = output_captured
+        # This session's entry in the place its job's hosts share (job/board.Entry), when
+        # there is one: told of the session's record for ``ls`` and ``attach`` elsewhere.
+        self.shared: Optional[Any] = None
+        self.failed_at = time.time()
+        self.pid = os.getpid()
+        self.host = socket.gethostname()
+        thread = threading.current_thread()
+        self.thread_name = thread.name
+        self.thread = thread
 
     @property
     def is_breakpoint(self) -> bool:
@@ -128,7 +154,7 @@ class Session:
             port += self.rank.world_size * ((worker if worker is not None else 0) + 1)
         return port
 
-    def header(self, outcome: Optional[str] = None) -> str:
+    def header(self, outcome: "Optional[str]" = None) -> str:
         """The header line; *outcome* replaces ``-> MODE session`` when none opens."""
         what = self.summary if self.is_breakpoint else self.exc_name
         end = f"({outcome})" if outcome else f"-> {self.mode} session"

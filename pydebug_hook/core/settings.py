@@ -6,11 +6,17 @@ store theirs here) when set, else from the environment.  A bad value is reported
 """
 
 import os
-from dataclasses import dataclass
-from typing import Any, FrozenSet, Mapping, Optional
+
+# What string.Formatter().parse() calls: importing string compiles a regular expression.
+from _string import formatter_parser
 
 from .. import modes
 from . import notice
+from .values import Value
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, FrozenSet, Mapping, Optional
 
 ON_WORDS = ("1", "true", "yes", "on")
 # The start-up line (pydebug_hook._bootstrap, which may import nothing) and the
@@ -27,23 +33,42 @@ DEFAULT_DAP_PORT = 5678  # the port VS Code users know from debugpy
 DEFAULT_SSH = "ssh -t"  # how `attach` reaches a session on another host of the job
 
 
-@dataclass(frozen=True)
-class Settings:
-    enabled: bool = False
-    mode: str = "auto"
-    socket_path: str = DEFAULT_SOCKET_PATH
-    web_host: str = DEFAULT_WEB_HOST
-    web_port: int = DEFAULT_WEB_PORT
-    dap_host: str = DEFAULT_DAP_HOST
-    dap_port: int = DEFAULT_DAP_PORT
-    wait_timeout: Optional[float] = None  # seconds to wait for a client; None: forever
-    dump_dir: str = DEFAULT_DUMP_DIR
-    dump_timeout: float = DEFAULT_DUMP_TIMEOUT  # seconds a dump may take before it is given up
-    job_dir: Optional[str] = None  # a directory the hosts of a job share (job/shared_dir.py)
-    ssh: str = DEFAULT_SSH  # a command line, split by `attach` (cli/remote.py), never by a shell
+class Settings(Value):
+    __slots__ = (  # noqa: RUF023 -- the fields' order
+        "enabled", "mode", "socket_path", "web_host", "web_port", "dap_host", "dap_port",
+        "wait_timeout", "dump_dir", "dump_timeout", "job_dir", "ssh",
+    )
+
+    def __init__(
+        self,
+        enabled: bool = False,
+        mode: str = "auto",
+        socket_path: str = DEFAULT_SOCKET_PATH,
+        web_host: str = DEFAULT_WEB_HOST,
+        web_port: int = DEFAULT_WEB_PORT,
+        dap_host: str = DEFAULT_DAP_HOST,
+        dap_port: int = DEFAULT_DAP_PORT,
+        wait_timeout: "Optional[float]" = None,  # seconds to wait for a client; None: forever
+        dump_dir: str = DEFAULT_DUMP_DIR,
+        dump_timeout: float = DEFAULT_DUMP_TIMEOUT,  # seconds a dump may take before it is given up
+        job_dir: "Optional[str]" = None,  # a directory the hosts of a job share (job/shared_dir.py)
+        ssh: str = DEFAULT_SSH,  # a command line, split by `attach` (cli/jobwide.py), never by a shell
+    ) -> None:
+        self.enabled = enabled
+        self.mode = mode
+        self.socket_path = socket_path
+        self.web_host = web_host
+        self.web_port = web_port
+        self.dap_host = dap_host
+        self.dap_port = dap_port
+        self.wait_timeout = wait_timeout
+        self.dump_dir = dump_dir
+        self.dump_timeout = dump_timeout
+        self.job_dir = job_dir
+        self.ssh = ssh
 
 
-def parse_switch_word(value: Optional[str]) -> Optional[bool]:
+def parse_switch_word(value: "Optional[str]") -> "Optional[bool]":
     """True/False for an on/off word (unset: False), None for anything else."""
     if value is None:
         return False
@@ -51,7 +76,7 @@ def parse_switch_word(value: Optional[str]) -> Optional[bool]:
     return True if word in ON_WORDS else False if word in OFF_WORDS else None
 
 
-def parse_switch(name: str, value: Optional[str], when_bad: bool, meaning: str) -> bool:
+def parse_switch(name: str, value: "Optional[str]", when_bad: bool, meaning: str) -> bool:
     """An on/off variable: ``1 true yes on`` / ``0 false no off`` or empty (unset: off);
     anything else warns once (``...; <meaning>``) and gives *when_bad*."""
     known = parse_switch_word(value)
@@ -61,12 +86,12 @@ def parse_switch(name: str, value: Optional[str], when_bad: bool, meaning: str) 
     return when_bad
 
 
-def parse_flag(value: Optional[str]) -> bool:
+def parse_flag(value: "Optional[str]") -> bool:
     """``IPDB_DEBUG`` semantics: on/off words, anything else warns and means off."""
     return parse_switch("IPDB_DEBUG", value, False, "debugging stays off")
 
 
-def parse_mode(value: Optional[str], source: str = "IPDB_MODE") -> str:
+def parse_mode(value: "Optional[str]", source: str = "IPDB_MODE") -> str:
     """A mode's name (one of :func:`pydebug_hook.modes.names`); anything else warns once
     and gives ``auto``."""
     if value is None or not str(value).strip():
@@ -81,7 +106,7 @@ def parse_mode(value: Optional[str], source: str = "IPDB_MODE") -> str:
     return modes.AUTO
 
 
-def _parse_port(name: str, value: Optional[str], default: int) -> int:
+def _parse_port(name: str, value: "Optional[str]", default: int) -> int:
     if value is None or not value.strip():
         return default
     try:
@@ -94,7 +119,7 @@ def _parse_port(name: str, value: Optional[str], default: int) -> int:
     return port
 
 
-def _parse_timeout(value: Optional[str]) -> Optional[float]:
+def _parse_timeout(value: "Optional[str]") -> "Optional[float]":
     if value is None or not value.strip():
         return None
     try:
@@ -110,7 +135,7 @@ def _parse_timeout(value: Optional[str]) -> Optional[float]:
     return seconds
 
 
-def _parse_dump_timeout(value: Optional[str]) -> float:
+def _parse_dump_timeout(value: "Optional[str]") -> float:
     if value is None or not value.strip():
         return DEFAULT_DUMP_TIMEOUT
     try:
@@ -129,15 +154,13 @@ def _parse_dump_timeout(value: Optional[str]) -> float:
 SOCKET_PATH_FIELDS = ("rank", "local_rank", "pid")
 
 
-def _template_error(template: str) -> Optional[str]:
+def _template_error(template: str) -> "Optional[str]":
     """Why *template* is not a socket path template, or None.  Only the plain fields
     ``{rank}``, ``{local_rank}``, ``{pid}`` (and ``{{``/``}}``): an attribute, an index,
     a conversion or a format spec would make ``str.format`` run the program's objects'
     code on a string taken from the environment."""
-    import string
-
     try:
-        for _, name, spec, conversion in string.Formatter().parse(template):
+        for _, name, spec, conversion in formatter_parser(template):
             if name is None:
                 continue
             if name not in SOCKET_PATH_FIELDS:
@@ -157,7 +180,7 @@ def expand_socket_path(template: str, rank: object, local_rank: object, pid: obj
     return template.format(rank=rank, local_rank=local_rank, pid=pid)
 
 
-def _parse_socket_path(value: Optional[str]) -> str:
+def _parse_socket_path(value: "Optional[str]") -> str:
     if value is None or not value.strip():
         return DEFAULT_SOCKET_PATH
     error = _template_error(value)
@@ -171,9 +194,9 @@ def _parse_socket_path(value: Optional[str]) -> str:
 
 
 def read(
-    environ: Optional[Mapping[str, str]] = None,
-    flag_override: Optional[bool] = None,
-    mode_override: Optional[str] = None,
+    environ: "Optional[Mapping[str, str]]" = None,
+    flag_override: "Optional[bool]" = None,
+    mode_override: "Optional[str]" = None,
 ) -> Settings:
     env = os.environ if environ is None else environ
     enabled = bool(flag_override) if flag_override is not None else parse_flag(env.get("IPDB_DEBUG"))
@@ -205,10 +228,10 @@ def read(
 
 # Debugger.debug_flag / Debugger.debug_mode assigned in code (None: the environment's).
 _overrides = {"flag": None, "mode": None}
-_KEEP: Any = object()
+_KEEP: "Any" = object()
 
 
-def override(*, flag: Optional[bool] = _KEEP, mode: Optional[str] = _KEEP) -> None:
+def override(*, flag: "Optional[bool]" = _KEEP, mode: "Optional[str]" = _KEEP) -> None:
     """Set a code override (a ``Debugger.debug_flag`` / ``debug_mode`` assignment); None
     gives the setting back to the environment, and one not named stays as it is."""
     if flag is not _KEEP:
@@ -238,7 +261,7 @@ def current() -> Settings:
 # -- live breakpoints ----------------------------------------------------------------------
 
 
-def breakpoint_ranks(value: Optional[str] = None) -> Optional[FrozenSet[int]]:
+def breakpoint_ranks(value: "Optional[str]" = None) -> "Optional[FrozenSet[int]]":
     """``IPDB_BREAKPOINT_RANKS`` (``1`` or ``0,2``; empty or ``all``: every rank) parsed:
     the ranks whose breakpoints stop, None for every rank."""
     raw = os.environ.get("IPDB_BREAKPOINT_RANKS") if value is None else value

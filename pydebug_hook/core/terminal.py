@@ -4,10 +4,12 @@ one), what using it takes, and what stops a background process that reads it."""
 import os
 import stat
 import sys
-from dataclasses import dataclass
-from typing import Optional
 
 from . import files, proc
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Optional
 
 DEV_TTY = "/dev/tty"
 
@@ -56,15 +58,20 @@ def _name(fd: int) -> str:
         return DEV_TTY
 
 
-@dataclass
 class Terminal:
     """A terminal a console session can use, and a descriptor open on it."""
 
-    fd: int
-    device: int  # st_rdev: the same for every process on this terminal
-    name: str  # /dev/pts/3
-    is_stdin: bool  # sys.stdin is on it: the session uses sys.stdin / sys.stdout as they are
-    owned: bool = False  # fd was opened here: close() closes it
+    __slots__ = ("device", "fd", "is_stdin", "name", "owned")
+
+    def __init__(self, fd: int, device: int, name: str, is_stdin: bool, owned: bool = False) -> None:
+        self.fd = fd
+        self.device = device  # st_rdev: the same for every process on this terminal
+        self.name = name  # /dev/pts/3
+        self.is_stdin = is_stdin  # sys.stdin is on it: the session uses sys.stdin / sys.stdout as they are
+        self.owned = owned  # fd was opened here: close() closes it
+
+    def __repr__(self) -> str:
+        return f"Terminal(fd={self.fd}, name={self.name!r}, is_stdin={self.is_stdin}, owned={self.owned})"
 
     def background(self) -> bool:
         """Whether reading it would stop this process (SIGTTIN): it is our controlling
@@ -103,7 +110,7 @@ def _terminal_on(fd: int, *, is_stdin: bool, owned: bool = False) -> Terminal:
     return Terminal(fd, os.fstat(fd).st_rdev, _name(fd), is_stdin, owned)
 
 
-def _controlling_device() -> Optional[int]:
+def _controlling_device() -> "Optional[int]":
     """The device number of our controlling terminal (``tty_nr`` in ``/proc/self/stat``):
     ``/dev/tty`` itself has a device number of its own (5, 0), the same for every
     terminal, so it cannot be the key that processes on one terminal share."""
@@ -136,7 +143,7 @@ def _ignores_hangup() -> bool:
         return False
 
 
-def controlling_terminal() -> Optional[Terminal]:
+def controlling_terminal() -> "Optional[Terminal]":
     """Our controlling terminal (``/dev/tty``), unless we ignore SIGHUP (``nohup``: meant
     to outlive the terminal) or have none (a daemon, a batch job, a new session)."""
     if _ignores_hangup():
@@ -152,7 +159,7 @@ def controlling_terminal() -> Optional[Terminal]:
     return Terminal(tty, device, _name_of(device), is_stdin=False, owned=True)
 
 
-def console_terminal() -> Optional[Terminal]:
+def console_terminal() -> "Optional[Terminal]":
     """The terminal a console session of this process would use, or None.
 
     Close the result when done (it may hold a descriptor opened on ``/dev/tty``).

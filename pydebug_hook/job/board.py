@@ -10,19 +10,22 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..core import notice, proc, rank
 from ..core.session import Session
 from .place import BEAT_S, LEASE_S, STALE_S, Place, PlaceError
 
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
 # -- which place, for a session and for `ls` -------------------------------------------------
 
-_places: Dict[Tuple[str, ...], Optional[Place]] = {}
+_places: "Dict[Tuple[str, ...], Optional[Place]]" = {}
 _lock = threading.Lock()
 
 
-def attempt(env: Optional[Dict[str, str]] = None) -> str:
+def attempt(env: "Optional[Dict[str, str]]" = None) -> str:
     """Which attempt of the job this is: a job restarted by its launcher (torchrun's
     ``--max-restarts``, a requeued Slurm job) starts over with no session of its own."""
     env = os.environ if env is None else env
@@ -33,7 +36,7 @@ def attempt(env: Optional[Dict[str, str]] = None) -> str:
     return "0"
 
 
-def store_address(env: Dict[str, str]) -> Optional[Tuple[str, int]]:
+def store_address(env: "Dict[str, str]") -> "Optional[Tuple[str, int]]":
     """``MASTER_ADDR:MASTER_PORT`` of a torch job, where its launcher serves the store."""
     host, port = (env.get("MASTER_ADDR") or "").strip(), (env.get("MASTER_PORT") or "").strip()
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -41,7 +44,7 @@ def store_address(env: Dict[str, str]) -> Optional[Tuple[str, int]]:
     return host, int(port)
 
 
-def _cached(key: Tuple[str, ...], make: Callable[[], Place]) -> Optional[Place]:
+def _cached(key: "Tuple[str, ...]", make: "Callable[[], Place]") -> "Optional[Place]":
     with _lock:
         if key in _places:
             return _places[key]
@@ -62,7 +65,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_places)
 
 
-def place_for(session: Session) -> Optional[Place]:
+def place_for(session: Session) -> "Optional[Place]":
     """The place this session's job shares, or None (no job, neither setting nor store,
     or the place cannot be used: said in one line, once).  Never raises."""
     job = session.job_id
@@ -83,7 +86,7 @@ def place_for(session: Session) -> Optional[Place]:
     return None
 
 
-def places_here(job_dir: Optional[str]) -> List[Place]:
+def places_here(job_dir: "Optional[str]") -> "List[Place]":
     """The places of the jobs of this user that run on this host (found in the
     environment of its processes: ``/proc/PID/environ``), and of *job_dir* (this
     command's ``IPDB_JOB_DIR``, which works outside the job too), for ``ls``."""
@@ -176,7 +179,7 @@ class Entry:
             "record": None,
         }
 
-    def _do(self, action: Callable[[], None]) -> None:
+    def _do(self, action: "Callable[[], None]") -> None:
         if self.broken or os.getpid() != self.pid:
             return
         try:
@@ -192,7 +195,7 @@ class Entry:
             self.open = True
             _beater.add(self)
 
-    def publish(self, record: Dict[str, Any]) -> None:
+    def publish(self, record: "Dict[str, Any]") -> None:
         """The session's record (core/registry), for ``ls`` and ``attach`` on other
         hosts.  A live breakpoint's entry is put there with its first record."""
         self.data["record"] = record
@@ -282,7 +285,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_beater._after_fork)
 
 
-def open_entry(place: Place, session: Session, consequence: bool, counts: bool) -> Optional[Entry]:
+def open_entry(place: Place, session: Session, consequence: bool, counts: bool) -> "Optional[Entry]":
     """A new entry for *session* in *place*: a counted one (a post-mortem, which the
     others' exit hold waits for) is put there now, None when the place failed; another
     (a live breakpoint) with its first record, if it ever has one."""
@@ -296,7 +299,7 @@ def open_entry(place: Place, session: Session, consequence: bool, counts: bool) 
 # -- the job's first failure -------------------------------------------------------------------
 
 
-def root_cause(place: Place, session: Session, consequence: bool) -> Optional[Dict[str, Any]]:
+def root_cause(place: Place, session: Session, consequence: bool) -> "Optional[Dict[str, Any]]":
     """The job's root cause (``id``, ``rank``, ``host``): a failure that is not a
     consequence claims it when nobody did; None when the place fails (said once)."""
     try:
@@ -309,7 +312,7 @@ def root_cause(place: Place, session: Session, consequence: bool) -> Optional[Di
         return None
 
 
-def root_ended(place: Place, root: Dict[str, Any]) -> bool:
+def root_ended(place: Place, root: "Dict[str, Any]") -> bool:
     try:
         return place.is_ended(str(root.get("id")))
     except Exception:
@@ -345,7 +348,7 @@ class Waiting:
             return False
         return True
 
-    def open_ranks(self) -> List[int]:
+    def open_ranks(self) -> "List[int]":
         try:
             return sorted({int(e["rank"]) for e in self.place.entries() if e.get("counts") and e.get("ended_at") is None})
         except Exception:
@@ -359,7 +362,7 @@ def poll_interval(place: Place) -> float:
 # -- for `ls` and `attach` ---------------------------------------------------------------------
 
 
-def waiting_records(place: Place, now: Optional[float] = None) -> Tuple[List[Dict[str, Any]], int]:
+def waiting_records(place: Place, now: "Optional[float]" = None) -> "Tuple[List[Dict[str, Any]], int]":
     """The records of the open sessions of *place* (each a record's JSON), and how many
     open ones were left out because they have not been heard from for ``STALE_S``."""
     now = time.time() if now is None else now

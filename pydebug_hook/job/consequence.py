@@ -2,9 +2,12 @@
 out waiting", NCCL's watchdog, torch's ``DistBackendError`` and friends.  Such a failure
 is a *consequence*; the first failure of the job that is not one is the root cause."""
 
-from typing import Optional
 
 from ..core import notice
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Optional
 
 # torch.distributed's errors for a failed peer, store or transport (DistError's subclasses).
 _CONSEQUENCE_TYPES = frozenset(("DistBackendError", "DistNetworkError", "DistStoreError"))
@@ -24,7 +27,7 @@ _CONSEQUENCE_TEXTS = (
 )
 
 
-def is_consequence(exc: Optional[BaseException]) -> bool:
+def is_consequence(exc: "Optional[BaseException]") -> bool:
     """Whether *exc* (or what it was raised from) looks like the fallout of a peer's
     failure rather than a failure of its own."""
     seen = 0

@@ -4,9 +4,12 @@ summary exception that a session would hold up forever (docs/distributed.md)."""
 
 import os
 import sys
-from typing import Optional
 
 from ..core.notice import printable, say
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Optional
 
 _LAUNCHER_MODULES = ("torch.distributed.run", "torch.distributed.launch", "accelerate.commands.launch")
 _LAUNCHER_SCRIPTS = ("torchrun", "accelerate", "deepspeed")
@@ -36,7 +39,7 @@ def _launcher_name() -> str:
 _TOLD = "__pydebug_hook_launcher_told__"
 
 
-def is_launcher_failure(exc: Optional[BaseException]) -> bool:
+def is_launcher_failure(exc: "Optional[BaseException]") -> bool:
     """True for an exception of a launcher process, or a launcher's summary of its
     workers' failure: not debugged, and said so in one line (once per exception)."""
     summary = exc is not None and any((cls.__module__, cls.__name__) in _SUMMARY_EXCEPTIONS for cls in type(exc).__mro__)

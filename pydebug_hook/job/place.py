@@ -1,7 +1,10 @@
 """What a job's shared place does (job/board.py chooses one): the store of a torch job
 (job/store.py) or a directory (job/shared_dir.py)."""
 
-from typing import Any, Dict, Iterable, List, Optional
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional
+
 
 BEAT_S = 5.0  # an open session says it is alive this often
 LEASE_S = 30.0  # the job's open sessions silent this long are gone (SIGKILL, a host down)
@@ -29,33 +32,33 @@ class Place:
     interpreters: frozenset = frozenset()
     trusted = False  # whether only our uid can write there (a private directory)
 
-    def claim_root(self, info: Dict[str, Any]) -> Dict[str, Any]:
+    def claim_root(self, info: "Dict[str, Any]") -> "Dict[str, Any]":
         """Make *info* the job's root cause unless one was claimed first; the root cause."""
         raise NotImplementedError
 
-    def root(self) -> Optional[Dict[str, Any]]:
+    def root(self) -> "Optional[Dict[str, Any]]":
         raise NotImplementedError
 
     def is_ended(self, entry_id: str) -> bool:
         raise NotImplementedError
 
-    def opened(self, entry: Dict[str, Any]) -> None:
+    def opened(self, entry: "Dict[str, Any]") -> None:
         """Put a new entry (counted among the open sessions when ``counts``)."""
         raise NotImplementedError
 
-    def write(self, entry: Dict[str, Any]) -> None:
+    def write(self, entry: "Dict[str, Any]") -> None:
         """Replace an entry put before."""
         raise NotImplementedError
 
-    def closed(self, entry: Dict[str, Any]) -> None:
+    def closed(self, entry: "Dict[str, Any]") -> None:
         """The entry's session ended (``ended_at`` is set): no longer open."""
         raise NotImplementedError
 
-    def beat(self, entry_ids: Iterable[str]) -> None:
+    def beat(self, entry_ids: "Iterable[str]") -> None:
         """These entries' sessions are alive now (and so the job's pulse moves)."""
         raise NotImplementedError
 
-    def entries(self) -> List[Dict[str, Any]]:
+    def entries(self) -> "List[Dict[str, Any]]":
         """Every entry, each with ``beat_at`` (the last beat's time, or None)."""
         raise NotImplementedError
 
@@ -64,6 +67,6 @@ class Place:
         their own end: a dead one is told by the pulse)."""
         raise NotImplementedError
 
-    def pulse(self) -> Optional[str]:
+    def pulse(self) -> "Optional[str]":
         """A value that changes whenever an open session of the job beats."""
         raise NotImplementedError

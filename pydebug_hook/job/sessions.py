@@ -2,22 +2,25 @@
 consequence after the root cause was debugged opens none, and a rank whose session ended
 waits for the job's others before exiting (torchrun would end them).  On this host
 through the files of the runtime directory; across hosts through the place the job's
-hosts share (job/board.py), when there is one.  The files and the rules:
-docs/distributed.md."""
+hosts share (job/board.py, loaded only for a job that may span hosts).  The files and
+the rules: docs/distributed.md."""
 
 import json
 import os
 import re
+import sys
 import time
-import zlib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import List, Optional
 
 from ..core import cleanup, files, locks, notice, proc, registry
 from ..core.session import Session, SessionError
-from . import board
 from .consequence import is_consequence
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import List, Optional
+
+    from .board import Entry as SharedEntry
+    from .place import Place
 
 TOMBSTONE_LIFETIME = 3600.0  # seconds an ended session is remembered
 
@@ -39,41 +42,48 @@ def process_started() -> float:
 
 # -- the job's files ----------------------------------------------------------------------
 
-@dataclass
 class Entry:
     """One session of the job, open (``live``) or ended."""
 
-    path: Path
-    live: bool
-    rank: int
-    pid: int
-    failed_at: float
-    failed_boot: float
-    consequence: bool
-    ended_at: Optional[float] = None
+    __slots__ = ("consequence", "ended_at", "failed_at", "failed_boot", "live", "path", "pid", "rank")
+
+    def __init__(
+        self, path: str, live: bool, rank: int, pid: int, failed_at: float, failed_boot: float,
+        consequence: bool, ended_at: "Optional[float]" = None,
+    ) -> None:
+        self.path = path
+        self.live = live
+        self.rank = rank
+        self.pid = pid
+        self.failed_at = failed_at
+        self.failed_boot = failed_boot
+        self.consequence = consequence
+        self.ended_at = ended_at
 
     @property
     def order(self) -> str:
-        return self.path.name.split("-", 1)[1]  # "<time ns>-<pid>.json": sorts by failure
+        return os.path.basename(self.path).split("-", 1)[1]  # "<time ns>-<pid>.json": sorts by failure
 
 
-def jobs_dir() -> Path:
-    return registry.runtime_dir() / "jobs"
+def jobs_dir() -> str:
+    return os.path.join(registry.runtime_dir(), "jobs")
 
 
-def job_dir(job_id: str) -> Path:
+def job_dir(job_id: str) -> str:
+    import zlib  # a job's sessions only: an extension module to load
+
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", job_id)[:60]
-    return jobs_dir() / f"{safe}-{zlib.crc32(job_id.encode()):08x}"
+    return os.path.join(jobs_dir(), f"{safe}-{zlib.crc32(job_id.encode()):08x}")
 
 
-def _read(path: Path) -> Optional[dict]:
+def _read(path: str) -> "Optional[dict]":
     try:
         return files.read_json(path)
     except (OSError, ValueError):
         return None
 
 
-def entries(directory: Path, since: float, now: Optional[float] = None) -> List[Entry]:
+def entries(directory: str, since: float, now: "Optional[float]" = None) -> "List[Entry]":
     """The job's sessions that failed after *since* (boot clock), first failure first;
     leftovers of dead processes and tombstones older than an hour are removed."""
     now = time.time() if now is None else now
@@ -86,7 +96,7 @@ def entries(directory: Path, since: float, now: Optional[float] = None) -> List[
         live = name.startswith("live-")
         if not (live or name.startswith("ended-")) or not name.endswith(".json"):
             continue
-        path = directory / name
+        path = os.path.join(directory, name)
         if live and locks.released(path, blocking=False):
             continue  # its process died during the session
         data = _read(path)
@@ -109,16 +119,17 @@ def entries(directory: Path, since: float, now: Optional[float] = None) -> List[
     return found
 
 
-def _prune_old_jobs(keep: Path) -> None:
+def _prune_old_jobs(keep: str) -> None:
     """Tombstones of other jobs expire too; their empty directories go."""
+    where = jobs_dir()
     try:
-        others = [d for d in jobs_dir().iterdir() if d != keep]
+        others = [path for path in (os.path.join(where, name) for name in os.listdir(where)) if path != keep]
     except OSError:
         return
     for directory in others:
         entries(directory, since=0.0)
         try:
-            directory.rmdir()  # only when empty; a job creating a file retries (create_held)
+            os.rmdir(directory)  # only when empty; a job creating a file retries (create_held)
         except OSError:
             pass
 
@@ -128,30 +139,33 @@ def _prune_old_jobs(keep: Path) -> None:
 class Job(cleanup.Resource):
     """This process's session in its job: made by :func:`begin`, ended by :meth:`close`."""
 
-    def __init__(self, session: Session, directory: Path, since: float, place: Optional[board.Place] = None) -> None:
+    def __init__(self, session: Session, directory: str, since: float, place: "Optional[Place]" = None) -> None:
         super().__init__()
         self.session = session
         self.directory = directory
         self.since = since
         self.place = place  # what the job's hosts share, or None
-        self.entry: Optional[board.Entry] = None
+        self.entry: Optional[SharedEntry] = None
         self.consequence = is_consequence(session.exc)
         self.root_ended = False  # a consequence after the root cause's session ended
-        self.path: Optional[Path] = None
+        self.path: Optional[str] = None
         self.fd = -1
         # The failure on the boot clock, for comparison with process start times.
         self.failed_boot = _boot_clock() - max(0.0, time.time() - session.failed_at)
 
-    def _classify(self, earlier: List[Entry]) -> None:
+    def _classify(self) -> None:
+        """A consequence's label, from the job's earlier failures (a root cause reads none:
+        32 ranks failing at once would each read the 31 others' files)."""
         # The job's first failure, wherever it happened (a root cause claims it).
-        root = board.root_cause(self.place, self.session, self.consequence) if self.place is not None else None
+        root = _board().root_cause(self.place, self.session, self.consequence) if self.place is not None else None
         if not self.consequence:
             return
+        earlier = entries(self.directory, self.since)
         roots = [e for e in earlier if not e.consequence]
         if root is not None and type(root.get("rank")) is int and isinstance(root.get("host"), str):
             elsewhere = "" if root["host"] == self.session.host else f" on {root['host']}"
             self.session.label = f"consequence of rank {root['rank']}'s failure{elsewhere}"
-            self.root_ended = board.root_ended(self.place, root) or any(not e.live for e in roots)
+            self.root_ended = _board().root_ended(self.place, root) or any(not e.live for e in roots)
             return
         first = roots[0] if roots else (earlier[0] if earlier else None)
         self.session.label = f"consequence of rank {first.rank}'s failure" if first else "consequence of a peer's failure"
@@ -170,10 +184,10 @@ class Job(cleanup.Resource):
         fd = locks.create_held(self.directory, name, content)
         if fd is None:
             raise SessionError(f"job directory {self.directory} keeps disappearing")
-        self.fd, self.path = fd, self.directory / name
+        self.fd, self.path = fd, os.path.join(self.directory, name)
         self.hold()
         if self.place is not None:
-            self.entry = board.open_entry(self.place, s, self.consequence, counts=True)
+            self.entry = _board().open_entry(self.place, s, self.consequence, counts=True)
             s.shared = self.entry
 
     def _release(self) -> None:
@@ -184,7 +198,8 @@ class Job(cleanup.Resource):
         self.path, self.fd = None, -1
         if self.entry is not None:  # before the local file goes: its waiters ask the place next
             self.entry.end()
-        tombstone = path.with_name("ended-" + path.name[len("live-") :])
+        directory, name = os.path.split(path)
+        tombstone = os.path.join(directory, "ended-" + name[len("live-") :])
         data = _read_fd(fd) or {}
         data["ended_at"] = time.time()
         try:
@@ -208,7 +223,7 @@ class Job(cleanup.Resource):
         _prune_old_jobs(keep=self.directory)
         # The job's sessions on other hosts: asked every few seconds, after this host's
         # (waited for without polling) are over.
-        elsewhere = board.Waiting(self.place) if self.place is not None else None
+        elsewhere = _board().Waiting(self.place) if self.place is not None else None
         said = False
         try:
             while True:
@@ -221,21 +236,20 @@ class Job(cleanup.Resource):
                     said = True
                 for entry in others:
                     locks.released(entry.path, blocking=True)
-                if not others:
-                    time.sleep(board.poll_interval(self.place))
+                if not others and elsewhere is not None:
+                    time.sleep(_board().poll_interval(self.place))
         except KeyboardInterrupt:
             notice.say("interrupted (Ctrl-C): not waiting for the other sessions of the job")
         except OSError:
             pass
 
-
-    def _say_waiting(self, ranks: List[int]) -> None:
+    def _say_waiting(self, ranks: "List[int]") -> None:
         which = f"rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))}" if ranks else "other ranks"
         ended = "" if self.root_ended else " session ended;"
         notice.say(f"rank {self.session.rank.rank}:{ended} waiting for the sessions of {which} before exiting")
 
 
-def _read_fd(fd: int) -> Optional[dict]:
+def _read_fd(fd: int) -> "Optional[dict]":
     try:
         data = os.pread(fd, 1 << 16, 0)
         value = json.loads(data.decode("utf-8"))
@@ -244,14 +258,14 @@ def _read_fd(fd: int) -> Optional[dict]:
     return value if isinstance(value, dict) else None
 
 
-def begin(session: Session) -> Optional[Job]:
+def begin(session: Session) -> "Optional[Job]":
     """Classify *session*, label it, and (in a job, for a post-mortem) open its live
     file.  None outside a job; never raises (a job feature that cannot work is said in
     one line and the session goes on without it)."""
-    place = board.place_for(session) if session.job_id is not None else None
+    place = _shared_place(session)
     if session.is_breakpoint:
         if place is not None:  # listed on the job's other hosts; nobody waits for it
-            session.shared = board.open_entry(place, session, consequence=False, counts=False)
+            session.shared = _board().open_entry(place, session, consequence=False, counts=False)
         return None
     if session.job_id is None:
         if is_consequence(session.exc) and session.rank.distributed:
@@ -261,10 +275,51 @@ def begin(session: Session) -> Optional[Job]:
         locks.mkdir(jobs_dir())
         directory = job_dir(session.job_id)
         job = Job(session, directory, since=process_started(), place=place)
-        job._classify(entries(directory, job.since))
+        job._classify()
         if not job.root_ended:
             job._open()
         return job
     except (OSError, SessionError) as exc:
         notice.say(f"job {session.job_id}: sessions of other ranks not coordinated ({notice.describe_error(exc)})")
         return None
+
+
+# -- the job's other hosts --------------------------------------------------------------
+
+# Variables that say how many hosts a job spans, or how many of its ranks run on this one.
+_SINGLE_HOST = (
+    ("LOCAL_WORLD_SIZE", "WORLD_SIZE"),  # torchrun
+    ("OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_SIZE"),  # Open MPI
+    ("MPI_LOCALNRANKS", "PMI_SIZE"),  # MPICH's hydra
+)
+
+
+def spans_hosts(env: "Optional[dict]" = None) -> bool:
+    """Whether a job may span hosts: False when its launcher says it runs on this host
+    alone (all its ranks local, or one node), True when it says otherwise or nothing."""
+    env = os.environ if env is None else env
+    nodes = (env.get("SLURM_STEP_NUM_NODES") or env.get("SLURM_NNODES") or "").strip()
+    if nodes.isdigit():
+        return int(nodes) > 1
+    for local, world in _SINGLE_HOST:
+        here, everywhere = (env.get(local) or "").strip(), (env.get(world) or "").strip()
+        if here.isdigit() and everywhere.isdigit():
+            return int(here) < int(everywhere)
+    return True
+
+
+def _shared_place(session: Session) -> "Optional[Place]":
+    """The place the job's hosts share (job/board.py), or None: job/board.py and what
+    it uses are loaded only in a rank of a job that may span hosts and names a place
+    (``IPDB_JOB_DIR``, or a torch job's store where torch.distributed is imported)."""
+    if session.job_id is None or not spans_hosts():
+        return None
+    if not session.settings.job_dir and not (os.environ.get("MASTER_ADDR") and "torch.distributed" in sys.modules):
+        return None
+    return _board().place_for(session)
+
+
+def _board():
+    from . import board
+
+    return board

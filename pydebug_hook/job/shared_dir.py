@@ -9,11 +9,13 @@ import os
 import re
 import time
 import zlib
-from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
 
 from ..core import files
 from .place import EXPIRES_S, Place, PlaceError
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -22,7 +24,7 @@ def _folder_name(key: str) -> str:
     return f"{_SAFE.sub('_', key)[:60]}-{zlib.crc32(key.encode()):08x}"
 
 
-def _private(path: Path, create: bool = True) -> Path:
+def _private(path: str, create: bool = True) -> str:
     try:
         return files.private_dir(path, create)
     except files.Untrusted as exc:
@@ -31,10 +33,10 @@ def _private(path: Path, create: bool = True) -> Path:
         raise PlaceError(f"IPDB_JOB_DIR: {path} does not exist (nor its parent)") from None
 
 
-def _write_json(path: Path, data: Dict[str, Any]) -> None:
+def _write_json(path: str, data: "Dict[str, Any]") -> None:
     """Write-then-rename, 0600 from the moment it exists: a reader on another host never
     sees half a file."""
-    tmp = path.with_name(f".tmp-{os.urandom(6).hex()}")
+    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.urandom(6).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -48,7 +50,7 @@ def _write_json(path: Path, data: Dict[str, Any]) -> None:
         raise
 
 
-def _read(path: Path) -> Optional[Dict[str, Any]]:
+def _read(path: str) -> "Optional[Dict[str, Any]]":
     try:
         return files.read_json(path)
     except (OSError, ValueError):
@@ -64,22 +66,22 @@ class DirPlace(Place):
     poll_s = 3.0  # shared file systems: the exit hold lists ``open/`` this often
     trusted = True  # nobody but us can write in a private directory of ours
 
-    def __init__(self, root: Path, folders: List[Path]) -> None:
+    def __init__(self, root: str, folders: "List[str]") -> None:
         self.base = root
         self.folders = folders
         self.describe = f"the job directory {folders[0] if len(folders) == 1 else root}"
 
     @classmethod
     def for_job(cls, root: str, key: str) -> "DirPlace":
-        base = _private(Path(root))
-        folder = _private(base / _folder_name(key))
-        _private(folder / "open")
+        base = _private(root)
+        folder = _private(os.path.join(base, _folder_name(key)))
+        _private(os.path.join(folder, "open"))
         return cls(base, [folder])
 
     @classmethod
     def for_listing(cls, root: str) -> "DirPlace":
         """Every job folder of *root*, read only (``ls`` makes nothing)."""
-        base = Path(root)
+        base = root
         try:
             files.private_dir(base, create=False)
         except FileNotFoundError:
@@ -89,7 +91,7 @@ class DirPlace(Place):
         folders = []
         for name in sorted(os.listdir(base)):
             try:
-                folders.append(files.private_dir(base / name, create=False))
+                folders.append(files.private_dir(os.path.join(base, name), create=False))
             except OSError:
                 continue  # not a folder of ours
         place = cls(base, folders or [base])
@@ -97,14 +99,14 @@ class DirPlace(Place):
         return place
 
     @property
-    def folder(self) -> Path:
+    def folder(self) -> str:
         return self.folders[0]
 
     # -- the root cause --------------------------------------------------------------
 
-    def claim_root(self, info: Dict[str, Any]) -> Dict[str, Any]:
-        target = self.folder / "root"
-        staged = self.folder / f".root-{os.urandom(6).hex()}"
+    def claim_root(self, info: "Dict[str, Any]") -> "Dict[str, Any]":
+        target = os.path.join(self.folder, "root")
+        staged = os.path.join(self.folder, f".root-{os.urandom(6).hex()}")
         _write_json(staged, info)
         try:
             os.link(staged, target)  # fails when another failure claimed it first
@@ -114,42 +116,45 @@ class DirPlace(Place):
             os.unlink(staged)
         return self.root() or info
 
-    def root(self) -> Optional[Dict[str, Any]]:
-        return _read(self.folder / "root")
+    def root(self) -> "Optional[Dict[str, Any]]":
+        return _read(os.path.join(self.folder, "root"))
 
     def is_ended(self, entry_id: str) -> bool:
-        entry = _read(self.folder / f"e-{entry_id}.json")
+        entry = _read(self._entry_path(entry_id))
         return entry is not None and entry.get("ended_at") is not None
 
     # -- entries -------------------------------------------------------------------------
 
-    def opened(self, entry: Dict[str, Any]) -> None:
+    def _entry_path(self, entry_id: str) -> str:
+        return os.path.join(self.folder, f"e-{entry_id}.json")
+
+    def opened(self, entry: "Dict[str, Any]") -> None:
         self.write(entry)
         if entry.get("counts"):
-            fd = os.open(self.folder / "open" / entry["id"], os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fd = os.open(os.path.join(self.folder, "open", entry["id"]), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             os.close(fd)
 
-    def write(self, entry: Dict[str, Any]) -> None:
-        _write_json(self.folder / f"e-{entry['id']}.json", {**entry, "beat_at": time.time()})
+    def write(self, entry: "Dict[str, Any]") -> None:
+        _write_json(self._entry_path(entry["id"]), {**entry, "beat_at": time.time()})
 
-    def closed(self, entry: Dict[str, Any]) -> None:
+    def closed(self, entry: "Dict[str, Any]") -> None:
         self.write(entry)
         try:
-            os.unlink(self.folder / "open" / entry["id"])
+            os.unlink(os.path.join(self.folder, "open", entry["id"]))
         except FileNotFoundError:
             pass
 
-    def beat(self, entry_ids: Iterable[str]) -> None:
+    def beat(self, entry_ids: "Iterable[str]") -> None:
         now = time.time()
         for entry_id in entry_ids:
-            path = self.folder / f"e-{entry_id}.json"
+            path = self._entry_path(entry_id)
             entry = _read(path)
             if entry is not None and entry.get("ended_at") is None:
                 entry["beat_at"] = now
                 _write_json(path, entry)
-        _write_json(self.folder / "pulse", {"at": now, "by": os.urandom(6).hex()})
+        _write_json(os.path.join(self.folder, "pulse"), {"at": now, "by": os.urandom(6).hex()})
 
-    def entries(self) -> List[Dict[str, Any]]:
+    def entries(self) -> "List[Dict[str, Any]]":
         found = []
         now = time.time()
         for folder in self.folders:
@@ -160,7 +165,7 @@ class DirPlace(Place):
             for name in names:
                 if not (name.startswith("e-") and name.endswith(".json")):
                     continue
-                entry = _read(folder / name)
+                entry = _read(os.path.join(folder, name))
                 if entry is None:
                     continue
                 last = entry.get("ended_at") or entry.get("beat_at")
@@ -170,10 +175,10 @@ class DirPlace(Place):
                 found.append(entry)
         return found
 
-    def _expire(self, folder: Path, name: str, entry: Dict[str, Any]) -> None:
+    def _expire(self, folder: str, name: str, entry: "Dict[str, Any]") -> None:
         """An entry ended or silent for an hour: forgotten, and its job's folder with the
         last one."""
-        for path in (folder / name, folder / "open" / str(entry.get("id"))):
+        for path in (os.path.join(folder, name), os.path.join(folder, "open", str(entry.get("id")))):
             try:
                 os.unlink(path)
             except OSError:
@@ -182,20 +187,20 @@ class DirPlace(Place):
             if not any(n.startswith("e-") for n in os.listdir(folder)):
                 for leftover in ("root", "pulse"):
                     try:
-                        os.unlink(folder / leftover)
+                        os.unlink(os.path.join(folder, leftover))
                     except OSError:
                         pass
-                os.rmdir(folder / "open")
+                os.rmdir(os.path.join(folder, "open"))
                 os.rmdir(folder)
         except OSError:
             pass
 
     def open_count(self) -> int:
         try:
-            return len(os.listdir(self.folder / "open"))
+            return len(os.listdir(os.path.join(self.folder, "open")))
         except FileNotFoundError:
             return 0
 
-    def pulse(self) -> Optional[str]:
-        data = _read(self.folder / "pulse")
+    def pulse(self) -> "Optional[str]":
+        data = _read(os.path.join(self.folder, "pulse"))
         return None if data is None else str(data.get("by"))

@@ -8,16 +8,19 @@ import json
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from .place import Place, PlaceError
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Optional
 
 CONNECT_S = 2.0  # to reach the store at all
 OP_S = 2.0  # one operation; the store answers in microseconds when it answers
 PREFIX = "pydebug_hook/"
 
 
-def bounded(action: Callable[[], Any], limit: float, what: str) -> Any:
+def bounded(action: "Callable[[], Any]", limit: float, what: str) -> "Any":
     """*action*'s result, or :class:`PlaceError` when it takes longer than *limit*:
     torch's client waits for an answer without a timeout (a stopped server would hold
     the session forever), so it runs in a daemon thread that is abandoned then."""
@@ -52,7 +55,7 @@ class StorePlace(Place):
 
     poll_s = 1.0  # the exit hold asks `open` this often: one tiny request
 
-    def __init__(self, client: Any, host: str, port: int, key: str) -> None:
+    def __init__(self, client: "Any", host: str, port: int, key: str) -> None:
         self.client = client
         self.host, self.port = host, port
         self.prefix = f"{PREFIX}{key}/"
@@ -94,7 +97,7 @@ class StorePlace(Place):
         )
         return cls(client, host, port, key)
 
-    def _call(self, name: str, *args: Any) -> Any:
+    def _call(self, name: str, *args: "Any") -> "Any":
         method = getattr(self.client, name)
         return bounded(lambda: method(*args), OP_S, f"{self.describe}: {name}")
 
@@ -103,11 +106,11 @@ class StorePlace(Place):
 
     # -- the root cause --------------------------------------------------------------
 
-    def claim_root(self, info: Dict[str, Any]) -> Dict[str, Any]:
+    def claim_root(self, info: "Dict[str, Any]") -> "Dict[str, Any]":
         value = json.dumps(info)
         return _json(self._call("compare_set", self._key("root"), "", value)) or info
 
-    def root(self) -> Optional[Dict[str, Any]]:
+    def root(self) -> "Optional[Dict[str, Any]]":
         if not self._call("check", [self._key("root")]):
             return None
         return _json(self._call("get", self._key("root")))
@@ -117,7 +120,7 @@ class StorePlace(Place):
 
     # -- entries -------------------------------------------------------------------------
 
-    def opened(self, entry: Dict[str, Any]) -> None:
+    def opened(self, entry: "Dict[str, Any]") -> None:
         entry_id = entry["id"]
         # entry and beat before the index: whoever reads the index finds both
         self._call("set", self._key("e", entry_id), json.dumps(entry))
@@ -126,17 +129,17 @@ class StorePlace(Place):
         if entry.get("counts"):
             self._call("add", self._key("open"), 1)
 
-    def write(self, entry: Dict[str, Any]) -> None:
+    def write(self, entry: "Dict[str, Any]") -> None:
         self._call("set", self._key("e", entry["id"]), json.dumps(entry))
 
-    def closed(self, entry: Dict[str, Any]) -> None:
+    def closed(self, entry: "Dict[str, Any]") -> None:
         entry_id = entry["id"]
         self._call("set", self._key("e", entry_id), json.dumps(entry))
         self._call("set", self._key("x", entry_id), "1")
         if entry.get("counts"):
             self._call("add", self._key("open"), -1)
 
-    def beat(self, entry_ids: Iterable[str]) -> None:
+    def beat(self, entry_ids: "Iterable[str]") -> None:
         now = repr(time.time())
         ids = list(entry_ids)
         if not ids:
@@ -145,7 +148,7 @@ class StorePlace(Place):
         self._call("multi_set", keys, [now] * len(keys))
         self._call("add", self._key("pulse"), 1)
 
-    def entries(self) -> List[Dict[str, Any]]:
+    def entries(self) -> "List[Dict[str, Any]]":
         index = self._key("index")
         if not self._call("check", [index]):
             return []
@@ -171,11 +174,11 @@ class StorePlace(Place):
     def open_count(self) -> int:
         return int(self._call("add", self._key("open"), 0))
 
-    def pulse(self) -> Optional[str]:
+    def pulse(self) -> "Optional[str]":
         return str(self._call("add", self._key("pulse"), 0))
 
 
-def _json(value: Any) -> Optional[Dict[str, Any]]:
+def _json(value: "Any") -> "Optional[Dict[str, Any]]":
     """A JSON object from the store, or None: anyone who reaches the store's port can
     write there, so what is read is checked before use (and printed escaped)."""
     try:

@@ -9,7 +9,10 @@ own client instead."""
 import os
 import socket
 import struct
-from typing import List
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import List
 
 # torch/csrc/distributed/c10d/TCPStoreBackend.hpp: QueryType, CheckResponseType
 VALIDATE, GET, CHECK, MULTI_GET, PING = 0, 3, 5, 10, 13
@@ -69,14 +72,14 @@ class StoreReader:
                 self.key_prefix = prefix
                 return
 
-    def _keys(self, keys: List[str]) -> bytes:
+    def _keys(self, keys: "List[str]") -> bytes:
         return struct.pack("<Q", len(keys)) + b"".join(_string(self.key_prefix + key) for key in keys)
 
-    def _check(self, raw_keys: List[str]) -> bool:
+    def _check(self, raw_keys: "List[str]") -> bool:
         self.sock.sendall(struct.pack("<BQ", CHECK, len(raw_keys)) + b"".join(map(_string, raw_keys)))
         return self._exactly(1)[0] == READY
 
-    def check(self, keys: List[str]) -> bool:
+    def check(self, keys: "List[str]") -> bool:
         return self._check([self.key_prefix + key for key in keys])
 
     def get(self, key: str) -> bytes:
@@ -85,7 +88,7 @@ class StoreReader:
         self.sock.sendall(struct.pack("<B", GET) + _string(self.key_prefix + key))
         return self._value()
 
-    def multi_get(self, keys: List[str]) -> List[bytes]:
+    def multi_get(self, keys: "List[str]") -> "List[bytes]":
         self.sock.sendall(struct.pack("<B", MULTI_GET) + self._keys(keys))
         return [self._value() for _ in keys]
 

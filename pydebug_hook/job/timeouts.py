@@ -3,14 +3,17 @@
 torch.distributed is imported and initialized (the tool never imports torch)."""
 
 import sys
-from typing import Any, Callable, List
 
 from ..core import notice
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Callable, List
 
 SESSION_PG_TIMEOUT_S = 24 * 3600  # a process group's timeout while its rank is debugged
 
 
-def raise_pg_timeouts() -> Callable[[], None]:
+def raise_pg_timeouts() -> "Callable[[], None]":
     """Give this rank's process groups a long timeout; a callable that puts the previous
     ones back.  Nothing unless torch.distributed is imported and initialized."""
     dist = sys.modules.get("torch.distributed")
@@ -48,7 +51,7 @@ def raise_pg_timeouts() -> Callable[[], None]:
     return restore
 
 
-def _timeout_of(group: Any) -> Any:
+def _timeout_of(group: "Any") -> "Any":
     for device in getattr(group, "_device_types", ()):
         try:
             return group._get_backend(device).options._timeout

@@ -28,8 +28,6 @@ a mode").  A mode's package is imported only when a session runs in it (or ``doc
 asks it), never when ``IPDB_MODE`` is checked against these names.
 """
 
-import importlib
-
 # name (IPDB_MODE) -> the package that implements it
 MODES = {
     "console": "pydebug_hook.modes.console",
@@ -49,4 +47,6 @@ def names() -> tuple:
 
 def get(name: str):
     """The module of mode *name* (imported now, if it was not)."""
-    return importlib.import_module(MODES[name])
+    # __import__ rather than importlib.import_module: importlib (and the warnings module
+    # it imports) is not loaded at start-up, and this is on every session's way.
+    return __import__(MODES[name], fromlist=("run",))

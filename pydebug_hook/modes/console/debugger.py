@@ -104,7 +104,9 @@ def _new_ipdb() -> Any:
 
         app = TerminalIPythonApp()
         app.interact = False  # no banner, no prompt: the app only loads the configuration
-        argv = ["--no-term-title", "--HistoryManager.hist_file=:memory:"]
+        # No history database (the debugger keeps its own history of commands): not even
+        # sqlite3 is imported, milliseconds before the prompt.
+        argv = ["--no-term-title", "--HistoryManager.enabled=False"]
         if _isatty(sys.stdin) and _isatty(sys.stdout):
             # IPython falls back to a plain input() prompt unless stdin, stdout *and*
             # stderr were terminals when it was imported; the session's streams are on

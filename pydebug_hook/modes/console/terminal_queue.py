@@ -2,36 +2,37 @@
 failure first; one waiting serves its session on its socket meanwhile.  How (tickets held
 with ``flock``, no polling, a crash cannot wedge it): docs/architecture.md."""
 
-import dataclasses
 import fcntl
 import json
 import os
-import shlex
 import threading
-from pathlib import Path
-from typing import Callable, List, Optional, Tuple
 
 from ...core import cleanup, files, locks, notice, registry
 from ...core.session import Session, SessionError
 from ...core.terminal import Terminal
 
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Tuple
+
 TERMINAL_LOCK = "terminal.lock"
 SUFFIX = ".ticket"
 
 
-def queue_dir(device: int) -> Path:
-    return registry.runtime_dir() / f"tty-{os.major(device)}-{os.minor(device)}"
+def queue_dir(device: int) -> str:
+    return os.path.join(registry.runtime_dir(), f"tty-{os.major(device)}-{os.minor(device)}")
 
 
-def _tickets(directory: Path) -> List[Path]:
+def _tickets(directory: str) -> "List[str]":
+    """The paths of the tickets in *directory*, first failure first."""
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
-    return sorted(directory / name for name in names if name.endswith(SUFFIX) and not name.startswith("."))
+    return [os.path.join(directory, name) for name in sorted(names) if name.endswith(SUFFIX) and not name.startswith(".")]
 
 
-def read_ticket(path: Path) -> dict:
+def read_ticket(path: str) -> dict:
     try:
         return files.read_json(path)
     except (OSError, ValueError):
@@ -41,7 +42,7 @@ def read_ticket(path: Path) -> dict:
 class Ticket(cleanup.Resource):
     """This process's place in the queue of one terminal; :meth:`close` gives it up."""
 
-    def __init__(self, directory: Path, path: Path, fd: int) -> None:
+    def __init__(self, directory: str, path: str, fd: int) -> None:
         super().__init__()
         self.directory = directory
         self.path = path
@@ -59,18 +60,18 @@ class Ticket(cleanup.Resource):
         fd = locks.create_held(directory, name, content)
         if fd is None:
             raise SessionError(f"the terminal queue {directory} keeps disappearing")
-        return cls(directory, directory / name, fd)
+        return cls(directory, os.path.join(directory, name), fd)
 
     # -- whose turn -------------------------------------------------------------------
 
-    def earlier(self) -> List[Path]:
+    def earlier(self) -> "List[str]":
         """Tickets ahead of ours that are still held (stale ones are removed)."""
-        return [p for p in _tickets(self.directory) if p.name < self.path.name and not locks.released(p, blocking=False)]
+        return [p for p in _tickets(self.directory) if p < self.path and not locks.released(p, blocking=False)]
 
-    def holder(self) -> Optional[dict]:
+    def holder(self) -> "Optional[dict]":
         """Who has the terminal (rank, pid): what its holder wrote in ``terminal.lock``,
         else what the first ticket ahead of ours says."""
-        data = read_ticket(self.directory / TERMINAL_LOCK)
+        data = read_ticket(os.path.join(self.directory, TERMINAL_LOCK))
         if data:
             return data
         for path in self.earlier():
@@ -99,12 +100,12 @@ class Ticket(cleanup.Resource):
         self._took_terminal(fd)
         return True
 
-    def wait_turn(self, stop: Callable[[], bool] = lambda: False) -> int:
+    def wait_turn(self, stop: "Callable[[], bool]" = lambda: False) -> int:
         """Block until every earlier ticket is released, then until the terminal is
         free; the descriptor holding ``terminal.lock`` (the caller owns it), or -1 once
         *stop()* says the wait is no longer wanted (checked whenever a lock comes)."""
         while not stop():
-            ahead = [p for p in _tickets(self.directory) if p.name < self.path.name]
+            ahead = [p for p in _tickets(self.directory) if p < self.path]
             if not ahead:
                 return _lock_terminal(self.directory, blocking=True, stop=stop)
             for path in ahead:
@@ -132,11 +133,11 @@ class Ticket(cleanup.Resource):
         self.fd = self.terminal_fd = -1
 
 
-def give_back(directory: Path, terminal_fd: int) -> None:
+def give_back(directory: str, terminal_fd: int) -> None:
     """Let go of the terminal.  The last one out removes the queue, under the terminal
     lock; whoever opened the lock file meanwhile finds it unlinked and opens it again."""
     if not _tickets(directory):
-        locks.unlink(directory / TERMINAL_LOCK)
+        locks.unlink(os.path.join(directory, TERMINAL_LOCK))
         try:
             os.rmdir(directory)
         except OSError:
@@ -144,13 +145,13 @@ def give_back(directory: Path, terminal_fd: int) -> None:
     files.close_quietly(terminal_fd)
 
 
-def _lock_terminal(directory: Path, blocking: bool, stop: Callable[[], bool] = lambda: False) -> int:
+def _lock_terminal(directory: str, blocking: bool, stop: "Callable[[], bool]" = lambda: False) -> int:
     """A descriptor holding ``terminal.lock`` exclusively; -1 if busy (non-blocking) or
     no longer wanted (*stop*: then the queue is not made again)."""
     while not stop():
         locks.mkdir(directory)
         try:
-            fd = files.open_owned(directory / TERMINAL_LOCK, os.O_RDWR | os.O_CREAT)
+            fd = files.open_owned(os.path.join(directory, TERMINAL_LOCK), os.O_RDWR | os.O_CREAT)
         except FileNotFoundError:
             continue
         try:
@@ -161,7 +162,7 @@ def _lock_terminal(directory: Path, blocking: bool, stop: Callable[[], bool] = l
         except BaseException:
             os.close(fd)
             raise
-        if locks.same_file(fd, directory / TERMINAL_LOCK):
+        if locks.same_file(fd, os.path.join(directory, TERMINAL_LOCK)):
             return fd
         os.close(fd)  # removed by the last user while we waited: take the new one
     return -1
@@ -212,25 +213,25 @@ class Waker:
                 files.close_quietly(fd)
 
 
-def _who(data: Optional[dict]) -> str:
+def _who(data: "Optional[dict]") -> str:
     if not data:
         return "another process"
     return f"rank {data.get('rank', '?')} (pid {data.get('pid', '?')})"
 
 
-def waiting_line(session: Session, terminal: Terminal, holder: Optional[dict]) -> Callable[[str, str], str]:
+def waiting_line(session: Session, terminal: Terminal, holder: "Optional[dict]") -> "Callable[[str, str], str]":
     """The one line a rank prints while it waits for the terminal."""
 
     def line(path: str, target: str) -> str:
         return (
             f"{session.who} waits for the terminal {terminal.name}, which {_who(holder)} has;"
-            f" meanwhile attach with: pydebug-hook attach {target}  or  nc -U {shlex.quote(path)}"
+            f" meanwhile attach with: pydebug-hook attach {target}  or  nc -U {notice.shell_word(path)}"
         )
 
     return line
 
 
-def wait_for_turn(session: Session, terminal: Terminal) -> Tuple[Optional[Ticket], bool]:
+def wait_for_turn(session: Session, terminal: Terminal) -> "Tuple[Optional[Ticket], bool]":
     """Queue for *terminal*; ``(ticket, True)`` once the terminal is ours (the ticket
     holds it until released), ``(None, False)`` when a socket client debugged the
     session to its end while it waited.  Without a usable queue: ``(None, True)``, one
@@ -249,11 +250,11 @@ def wait_for_turn(session: Session, terminal: Terminal) -> Tuple[Optional[Ticket
         raise
 
 
-def _serve_until_turn(session: Session, terminal: Terminal, ticket: Ticket) -> Tuple[Optional[Ticket], bool]:
+def _serve_until_turn(session: Session, terminal: Terminal, ticket: Ticket) -> "Tuple[Optional[Ticket], bool]":
     from .. import socket as socket_mode  # only while another process has the terminal
 
     # IPDB_WAIT_TIMEOUT bounds a wait for a client; this is a wait for the terminal.
-    queued = dataclasses.replace(session, settings=dataclasses.replace(session.settings, wait_timeout=None))
+    queued = session.replace(settings=session.settings.replace(wait_timeout=None))
     waker = Waker(ticket)
     try:
         try:

@@ -9,7 +9,6 @@ from typing import Any, Callable, Optional
 
 from ...core import cleanup, notice, registry
 from ...core.session import Session, SessionError
-from ..dump import files as dumps
 from ..web.guard import is_loopback, is_wildcard, ssh_forward, url_host
 from ..web.tcp_owner import have_table, stranger
 
@@ -172,4 +171,6 @@ def run(session: Session, announce: Callable[[], None]) -> None:
         if not handed_over:
             serving.close()
     if serving.timed_out:  # nobody came: the post-mortem goes to a dump, as in socket and web mode
+        from ..dump import files as dumps  # not on the way to the endpoint
+
         dumps.save(session)

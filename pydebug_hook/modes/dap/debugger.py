@@ -225,6 +225,38 @@ class _Either:
         self.done = True
 
 
+class _CtrlCAfterWait:
+    """Ctrl-C during pydevd's wait ends the wait, and reaches the caller as
+    ``KeyboardInterrupt`` once pydevd has returned: raised inside pydevd's command
+    processing, it can leave a lock of pydevd's half released ("release unlocked lock"
+    when the session is then stopped).  Only the main thread gets SIGINT, and only there
+    can its handler be swapped; a handler of the program's own is left alone."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        self.wake = wake
+        self.interrupted = False
+        self.previous: Any = None
+
+    def __enter__(self) -> "_CtrlCAfterWait":
+        import signal
+
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
+        self.wake.set()
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+
 _start_lock = threading.Lock()
 
 
@@ -335,7 +367,8 @@ class Debugger:
             while not debugpy.is_client_connected():
                 if gave_up.is_set():
                     return "timeout"
-                pydevd._wait_for_attach(cancel=_Either(gave_up))
+                with _CtrlCAfterWait(gave_up):
+                    pydevd._wait_for_attach(cancel=_Either(gave_up))
         finally:
             if timer is not None:
                 timer.cancel()

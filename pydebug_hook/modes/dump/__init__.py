@@ -2,10 +2,13 @@
 a file in ``IPDB_DUMP_DIR`` (files.py, within the bounds of bounds.py), one line says
 where, and the program goes on at once; ``pydebug-hook load`` opens it.  docs/dump.md."""
 
-from typing import Callable
 
 from ...core.session import Session
 from .files import directory, save
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 def preflight(session: Session) -> None:
@@ -19,6 +22,6 @@ def where(session: Session) -> str:
     return f"a dump file in {directory(session.settings)}"
 
 
-def run(session: Session, announce: Callable[[], None]) -> None:
+def run(session: Session, announce: "Callable[[], None]") -> None:
     announce()
     save(session)  # a live breakpoint: a snapshot of its stack, and the program runs on

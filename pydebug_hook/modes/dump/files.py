@@ -5,7 +5,6 @@ import errno
 import json
 import os
 import re
-import shlex
 import signal
 import stat
 import struct
@@ -395,7 +394,7 @@ class _SignalsHeld:
 
 
 def saved_line(session: Session, path: str) -> str:
-    quoted = shlex.quote(path)
+    quoted = notice.shell_word(path)
     return f"{session.who} {_kind(session)} saved to {quoted} -- open it with: pydebug-hook load {quoted}"
 
 

@@ -5,16 +5,16 @@ endpoint holds one session's socket, record and client, the channel carries pdb'
 streams (and the wire's control lines) to that client, the debugger is pdb on it."""
 
 import os
-import re
-import shlex
-from typing import Callable, Optional, Tuple
 
 from ...core import files, notice, proc, registry
 from ...core.session import Session, SessionError
 from ...core.settings import expand_socket_path
-from ..dump import files as dumps
 from .endpoint import ATTACHED, INTERRUPTED, TIMEOUT, WOKEN, Endpoint
 from .listener import MAX_PATH_BYTES, Listener, PathUnusable
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Tuple
 
 ENDED = "ended"  # what serve() returns, or WOKEN (the terminal queue's wake)
 
@@ -35,7 +35,9 @@ def _fallback_name(session: Session) -> str:
     return f"pdb.sock.{session.rank.rank}.{session.pid}{tag}"
 
 
-_FALLBACK = re.compile(r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?")
+# Matched (re imported and the pattern compiled) only when a name may be one: re costs
+# about 2 ms on every session's way, and fallback sockets are rare.
+_FALLBACK = r"pdb\.sock\.\d+\.(\d+)(\.[wp]\d+)?"
 
 
 def remove_stale_fallbacks() -> None:
@@ -47,12 +49,16 @@ def remove_stale_fallbacks() -> None:
         except OSError:
             continue
         for name in names:
-            found = _FALLBACK.fullmatch(name)
+            if not name.startswith("pdb.sock."):
+                continue
+            import re
+
+            found = re.fullmatch(_FALLBACK, name)
             if found and not proc.alive(int(found.group(1))):
                 files.remove_if_stale(os.path.join(str(directory), name))
 
 
-def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
+def open_listener(session: Session) -> "Tuple[Listener, Optional[str]]":
     """The listener, and a line saying what happened at the configured path: a stale
     socket of ours replaced there, or why the listener is elsewhere (else None)."""
     wanted = socket_path(session)
@@ -77,7 +83,7 @@ def open_listener(session: Session) -> Tuple[Listener, Optional[str]]:
 
 
 def waiting_line(session: Session, path: str, target: str) -> str:
-    quoted = shlex.quote(path)
+    quoted = notice.shell_word(path)
     limit = session.settings.wait_timeout
     bound = f" for {notice.duration(limit)}" if limit is not None else ""
     return (
@@ -93,6 +99,12 @@ def _say_no_client(endpoint: Endpoint, result: str) -> None:
         notice.say("interrupted (Ctrl-C) while waiting for a debugger; going on")
 
 
+def _save_dump(session: Session) -> None:
+    from ..dump import files as dumps  # when nobody came: not on the way to the socket
+
+    dumps.save(session)
+
+
 def preflight(session: Session) -> None:
     session.require_stack()
 
@@ -101,12 +113,12 @@ def where(session: Session) -> str:
     return f"socket at {socket_path(session)}"
 
 
-def run(session: Session, announce: Callable[[], None]) -> None:
+def run(session: Session, announce: "Callable[[], None]") -> None:
     announce()
     serve(session)
 
 
-def serve(session: Session, *, wake_fd: Optional[int] = None, line: Optional[Callable[[str, str], str]] = None) -> str:
+def serve(session: Session, *, wake_fd: "Optional[int]" = None, line: "Optional[Callable[[str, str], str]]" = None) -> str:
     """Serve *session* on its socket until it ends (``"ended"``) or, with no client
     attached, *wake_fd* becomes readable (``"woken"``: socket and record are gone; the
     terminal queue wakes a rank so when the terminal is its turn).  *line(path,
@@ -135,7 +147,7 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, line: Optional[Cal
             _say_no_client(endpoint, result)
             if result == TIMEOUT and not session.is_breakpoint:
                 endpoint.close()  # not listed as waiting while the dump is written
-                dumps.save(session)
+                _save_dump(session)
             return WOKEN if result == WOKEN else ENDED
         # pdb loads once a client is there: a session nobody attaches to never needs it.
         from .debugger import SocketPdb
@@ -153,7 +165,7 @@ def serve(session: Session, *, wake_fd: Optional[int] = None, line: Optional[Cal
         except KeyboardInterrupt:  # Ctrl-C on the program's terminal outside the prompt
             notice.say("interrupted (Ctrl-C): debug session ended")
         if debugger.outcome == TIMEOUT:  # a client left, and none came back in time
-            dumps.save(session)
+            _save_dump(session)
         return WOKEN if debugger.outcome == WOKEN else ENDED
     finally:
         if not handed_over:

@@ -5,14 +5,17 @@ control lines are served."""
 import io
 import select
 import socket
-from typing import Callable, List, Optional, Set
 
 from . import wire
+from .listener import NOSIGNAL
 
-NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # a host that restored SIGPIPE must not die of it
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Set
+
+    Completer = Callable[[str, str, int, int], List[str]]
+
 _TAIL = 200
-
-Completer = Callable[[str, str, int, int], List[str]]
 
 
 def _alive(conn: socket.socket) -> bool:
@@ -27,7 +30,7 @@ def _alive(conn: socket.socket) -> bool:
 
 
 class Channel(io.TextIOBase):
-    def __init__(self, on_listener_ready: Callable[[], None], listener_fd: Callable[[], int]) -> None:
+    def __init__(self, on_listener_ready: "Callable[[], None]", listener_fd: "Callable[[], int]") -> None:
         super().__init__()
         self._on_listener_ready = on_listener_ready
         self._listener_fd = listener_fd
@@ -104,7 +107,7 @@ class Channel(io.TextIOBase):
             self._send(text)
         return len(text)
 
-    def readline(self, size: Optional[int] = -1) -> str:
+    def readline(self, size: "Optional[int]" = -1) -> str:
         """The client's next line; ``""`` when the client is gone (or sent EOF)."""
         ready_sent = False
         while True:
@@ -140,7 +143,7 @@ class Channel(io.TextIOBase):
         except OSError:
             self.broken = True
 
-    def _take_line(self) -> Optional[bytes]:
+    def _take_line(self) -> "Optional[bytes]":
         line, sep, rest = self._inbuf.partition(b"\n")
         if not sep:
             return None

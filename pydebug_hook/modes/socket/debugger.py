@@ -5,16 +5,19 @@ the channel."""
 import code
 import pdb
 import sys
-from typing import Any, Dict, List, Optional
 
 from ...core import notice, pdb_policy
 from .endpoint import ATTACHED, INTERRUPTED, TIMEOUT, WOKEN, Endpoint
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 
 class _ChannelConsole(code.InteractiveConsole):
     """``interact`` on the channel: code.interact() would read the program's stdin."""
 
-    def __init__(self, namespace: Dict[str, Any], debugger: "SocketPdb") -> None:
+    def __init__(self, namespace: "Dict[str, Any]", debugger: "SocketPdb") -> None:
         super().__init__(namespace)
         self.debugger = debugger
 
@@ -29,7 +32,7 @@ class _ChannelConsole(code.InteractiveConsole):
     def write(self, data: str) -> None:
         self.debugger.stdout.write(data)
 
-    def runcode(self, code_object: Any) -> None:
+    def runcode(self, code_object: "Any") -> None:
         # As pdb does for `!statement`: the code's own prints go to the client.
         saved = sys.stdin, sys.stdout, sys.displayhook
         try:
@@ -63,7 +66,7 @@ class SocketPdb(pdb.Pdb):
 
     # -- the end of a session -------------------------------------------------------------
 
-    def do_quit(self, arg: str) -> Optional[bool]:
+    def do_quit(self, arg: str) -> "Optional[bool]":
         self.outcome = "quit"
         if self.live:
             self._user_requested_quit = True
@@ -75,7 +78,7 @@ class SocketPdb(pdb.Pdb):
 
     do_q = do_exit = do_quit
 
-    def do_continue(self, arg: str) -> Optional[bool]:
+    def do_continue(self, arg: str) -> "Optional[bool]":
         if not self.live:
             self.outcome = "continue"
             self.endpoint.finish("session ended; the program goes on as it would have without the debugger")
@@ -95,7 +98,7 @@ class SocketPdb(pdb.Pdb):
 
     do_restart = do_run
 
-    def do_EOF(self, arg: str) -> Optional[bool]:
+    def do_EOF(self, arg: str) -> "Optional[bool]":
         if not self.on_socket:  # handed to the terminal: EOF there is pdb's EOF
             return pdb.Pdb.do_EOF(self, arg)
         self.endpoint.detached()
@@ -107,7 +110,7 @@ class SocketPdb(pdb.Pdb):
             self.print_stack_entry(self.stack[self.curindex])
         return None
 
-    def cmdloop(self, intro: Optional[str] = None) -> None:
+    def cmdloop(self, intro: "Optional[str]" = None) -> None:
         # Ctrl-C on the program's own terminal (SIGINT in the main thread) while the
         # prompt waits: end the session.  (A command that is running when it comes
         # gets pdb's usual "*** KeyboardInterrupt" and the session goes on.)
@@ -118,7 +121,7 @@ class SocketPdb(pdb.Pdb):
                 raise
             self._end(INTERRUPTED)
 
-    def _end(self, how: str) -> Optional[bool]:
+    def _end(self, how: str) -> "Optional[bool]":
         if how == WOKEN and self.live:
             # The program's terminal was granted while nobody was attached: the live
             # session cannot return to its caller, so it goes on there, as plain pdb.
@@ -153,7 +156,7 @@ class SocketPdb(pdb.Pdb):
         namespace = {**self.curframe.f_globals, **getattr(self, "curframe_locals", self.curframe.f_locals)}
         _ChannelConsole(namespace, self).interact(banner="*interactive*", exitmsg="*exit from interact*")
 
-    def remote_complete(self, text: str, line: str, begidx: int, endidx: int) -> List[str]:
+    def remote_complete(self, text: str, line: str, begidx: int, endidx: int) -> "List[str]":
         """cmd.Cmd.complete without the readline module (the client has it): pdb
         commands and names of the debugged frame."""
         stripped = len(line) - len(line.lstrip())

@@ -6,12 +6,16 @@ import os
 import select
 import socket
 import time
-from typing import Optional, Tuple
 
 from ...core import cleanup, notice, registry
 from ...core.session import Session, SessionError
-from .channel import NOSIGNAL, Channel
-from .listener import Listener, Peer, peer_allowed
+from .listener import NOSIGNAL, Listener, Peer, peer_allowed
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
+
+    from .channel import Channel
 
 # What a wait for a client ends with.
 ATTACHED = "attached"
@@ -44,13 +48,15 @@ def _send_and_close(conn: socket.socket, text: str) -> None:
 
 
 class Endpoint(cleanup.Resource):
-    def __init__(self, session: Session, listener: Listener, wake_fd: Optional[int] = None) -> None:
+    def __init__(self, session: Session, listener: Listener, wake_fd: "Optional[int]" = None) -> None:
         super().__init__()
         self.session = session
         self.listener = listener
         self.wake_fd = wake_fd
         self.timeout = session.settings.wait_timeout
-        self.channel = Channel(self._refuse_newcomer, self._listener_fd)
+        # The client's channel: made when the first client attaches (like pdb, its module
+        # loads once a client is there).
+        self.channel: Optional[Channel] = None
         self.registration: Optional[registry.Registration] = None
         self.peer: Optional[Peer] = None
 
@@ -72,7 +78,7 @@ class Endpoint(cleanup.Resource):
     def _listener_fd(self) -> int:
         return -1 if self.closed else self.listener.fileno()
 
-    def _accept(self) -> Optional[Tuple[socket.socket, Optional[Peer]]]:
+    def _accept(self) -> "Optional[Tuple[socket.socket, Optional[Peer]]]":
         """The next connection from an allowed peer; refused ones get a line and go."""
         got = self.listener.accept()
         if got is None:
@@ -127,14 +133,23 @@ class Endpoint(cleanup.Resource):
                     got = self._accept()
                     if got is not None:
                         conn, self.peer = got
+                        if self.channel is None:
+                            from .channel import Channel  # a client is there
+
+                            self.channel = Channel(self._refuse_newcomer, self._listener_fd)
                         self.channel.attach(conn)
                         self._set_state("attached")
                         return ATTACHED
         except KeyboardInterrupt:
             return INTERRUPTED
 
+    @property
+    def attached(self) -> bool:
+        return self.channel is not None and self.channel.attached
+
     def detached(self) -> None:
-        self.channel.drop()
+        if self.channel is not None:
+            self.channel.drop()
         self._set_state("waiting")
 
     def _set_state(self, state: str) -> None:
@@ -154,27 +169,29 @@ class Endpoint(cleanup.Resource):
 
     # -- ending -------------------------------------------------------------------------
 
-    def finish(self, farewell: Optional[str] = None) -> None:
+    def finish(self, farewell: "Optional[str]" = None) -> None:
         """Say *farewell* to the client, then close everything."""
-        if farewell and not self.closed:
+        if farewell and not self.closed and self.channel is not None:
             self.channel.write(f"pydebug_hook: {farewell}\n")
         self.close()
 
     def _release(self) -> None:
         """Disconnect the client, remove socket and record."""
         signum = cleanup.ending_signal()
-        if signum is not None and self.channel.attached:  # the launcher tears the job down
+        if signum is not None and self.attached:  # the launcher tears the job down
             self.channel.write(f"\npydebug_hook: {cleanup.signal_name(signum)}: the process is being ended; the debug session is over\n")
         elif cleanup.left_behind(self.session.thread):
             line = self.session.left_at_exit()
             notice.say(line)
-            if self.channel.attached:
+            if self.attached:
                 self.channel.write(f"\npydebug_hook: {line}\n")
-        self.channel.drop()
+        if self.channel is not None:
+            self.channel.drop()
         self.listener.close()
         if self.registration is not None:
             self.registration.remove()
 
     def _forget(self) -> None:
-        self.channel.forget()
+        if self.channel is not None:
+            self.channel.forget()
         self.listener.forget()

@@ -1,42 +1,55 @@
 """A Unix-socket listener that only its owner can use: 0600 from the moment its path
 exists, never replacing anything but a stale socket of ours, every peer checked."""
 
+import array
 import errno
 import os
 import socket
 import stat
-import struct
-from typing import NamedTuple, Optional, Tuple
 
 from ...core.files import file_kind, probe
+from ...core.values import Value
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 MAX_PATH_BYTES = 107
+NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # a host that restored SIGPIPE must not die of it
+# struct ucred: pid, uid, gid, three C ints.  Read with array rather than struct: socket
+# imports array already, struct would load one more extension module on a session's way.
+_UCRED_SIZE = 3 * array.array("i").itemsize
 
 
 class PathUnusable(Exception):
     """The wanted path cannot be ours; the message says why, in a few words."""
 
 
-class Peer(NamedTuple):
-    pid: int
-    uid: int
-    gid: int
+class Peer(Value):
+    """The credentials of the process at the other end of a connection."""
+
+    __slots__ = ("pid", "uid", "gid")  # noqa: RUF023 -- the fields' order
+
+    def __init__(self, pid: int, uid: int, gid: int) -> None:
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
 
 
-def peer_of(conn: socket.socket) -> Optional[Peer]:
+def peer_of(conn: socket.socket) -> "Optional[Peer]":
     """The credentials of the process at the other end, as of ``connect``."""
     try:
-        raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED_SIZE)
     except (OSError, AttributeError):  # not Linux, or the peer is gone
         return None
-    return Peer(*struct.unpack("3i", raw))
+    return Peer(*array.array("i", raw))
 
 
-def peer_allowed(peer: Optional[Peer]) -> bool:
+def peer_allowed(peer: "Optional[Peer]") -> bool:
     return peer is not None and peer.uid in (os.getuid(), 0)
 
 
-def examine(path: str) -> Tuple[str, str]:
+def examine(path: str) -> "Tuple[str, str]":
     """What occupies *path*: ``("stale", why)`` for our own dead socket, which may be
     replaced; ``("free", "")`` when nothing is there; ``("taken", why)`` otherwise."""
     try:
@@ -68,7 +81,7 @@ def _remove_stale(path: str) -> None:
         os.unlink(path)
 
 
-def _bind_hidden(directory: str) -> Tuple[socket.socket, str, str]:
+def _bind_hidden(directory: str) -> "Tuple[socket.socket, str, str]":
     """A listening socket bound inside a new private directory in *directory*:
     ``(sock, private_dir, name_inside)``, the name already 0600."""
     # What tempfile.mkdtemp does (a new 0700 directory of ours, never an existing one),
@@ -112,7 +125,7 @@ def _discard(private: str, inside: str) -> None:
             pass
 
 
-def bind_private(path: str) -> Tuple[socket.socket, Optional[str]]:
+def bind_private(path: str) -> "Tuple[socket.socket, Optional[str]]":
     """Listen on *path* (mode 0600 from birth).  Returns ``(sock, note)`` where *note*
     says that a stale socket was replaced.  Raises :class:`PathUnusable`."""
     size = len(os.fsencode(path))
@@ -166,14 +179,14 @@ class Listener:
         sock.setblocking(False)  # accept after poll must not hang if the peer gave up
 
     @classmethod
-    def open(cls, path: str) -> Tuple["Listener", Optional[str]]:
+    def open(cls, path: str) -> "Tuple[Listener, Optional[str]]":
         sock, note = bind_private(path)
         return cls(sock, path), note
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def accept(self) -> Optional[Tuple[socket.socket, Optional[Peer]]]:
+    def accept(self) -> "Optional[Tuple[socket.socket, Optional[Peer]]]":
         try:
             conn, _ = self.sock.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):

@@ -2,7 +2,10 @@
 plain text that ``nc`` and ``socat`` read as it is.  The messages: docs/architecture.md."""
 
 import json
-from typing import Any, Optional, Tuple
+
+TYPE_CHECKING = False  # no typing import at run time: annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
 VERSION = 1
 MARK = "\x00"
@@ -18,7 +21,7 @@ EOF_DETACHES = "detach"
 EOF_SENT = "send"
 
 
-def control(word: str, payload: Any = None) -> str:
+def control(word: str, payload: "Any" = None) -> str:
     """One control line; a non-string *payload* is sent as JSON."""
     if payload is None:
         return f"{MARK}{word}\n"
@@ -30,7 +33,7 @@ def hello() -> str:
     return control(HELLO, str(VERSION))
 
 
-def parse(line: str) -> Optional[Tuple[str, str]]:
+def parse(line: str) -> "Optional[Tuple[str, str]]":
     """``(word, payload)`` for a control line (with or without its newline), else None."""
     if not line.startswith(MARK):
         return None
@@ -40,7 +43,7 @@ def parse(line: str) -> Optional[Tuple[str, str]]:
     return word, payload
 
 
-def load(payload: str) -> Any:
+def load(payload: str) -> "Any":
     """The JSON payload of a control line; None when it is not valid JSON."""
     try:
         return json.loads(payload)

@@ -3,14 +3,12 @@
 page end it, a wait without a page that times out saves a dump.  docs/web.md."""
 
 import os
-import secrets
 import socket
 import traceback
 from typing import Any, Callable, List, Optional
 
 from ...core import cleanup, notice, registry, settings
 from ...core.session import Session, SessionError
-from ..dump import files as dumps
 from . import server
 from .guard import Guard, is_loopback, is_wildcard, ssh_forward, url_host
 from .tcp_owner import have_table
@@ -128,7 +126,11 @@ def run(session: Session, announce: Callable[[], None]) -> None:
     settings = session.settings
     host = settings.web_host
     loopback = is_loopback(host)
-    token = secrets.token_urlsafe(18) if (not loopback or token_forced()) else None
+    token = None
+    if not loopback or token_forced():
+        import secrets  # with hmac, hashlib and base64: only when the page needs a token
+
+        token = secrets.token_urlsafe(18)
     names = () if loopback else _machine_names(session.host)
     owner_check = loopback and have_table()
 
@@ -182,4 +184,6 @@ def run(session: Session, announce: Callable[[], None]) -> None:
     else:
         serving.close()  # a post-mortem's end
     if console.timed_out:  # nobody came: the post-mortem goes to a dump
+        from ..dump import files as dumps  # not on the way to the page
+
         dumps.save(session)

@@ -1,7 +1,6 @@
 """Who may talk to a web session: the checks made on every HTTP request before web-pdb
 sees it (Host, Origin, token, owner).  Pure functions; why each check: docs/architecture.md."""
 
-import hmac
 import ipaddress
 import socket
 from dataclasses import dataclass, field
@@ -140,11 +139,14 @@ class Guard:
         came in the URL (then the page's first load sets the cookie)."""
         if self.token is None:
             return True, False
+        # hmac loads OpenSSL's hashes: only where a token is asked for
+        from hmac import compare_digest
+
         for value in parse_qs(query).get("token", []):
-            if hmac.compare_digest(value.encode(), self.token.encode()):
+            if compare_digest(value.encode(), self.token.encode()):
                 return True, True
         value = cookies.get(self.cookie_name)
-        if value is not None and hmac.compare_digest(value.encode(), self.token.encode()):
+        if value is not None and compare_digest(value.encode(), self.token.encode()):
             return True, False
         return False, False
 
