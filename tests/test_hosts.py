@@ -272,3 +272,22 @@ def test_ls_follows_only_its_own_users_processes_to_a_jobs_store(procs, env):
         result = run([PYDEBUG_HOOK, "ls"], env)
         assert "not listing the sessions of job theirs on other hosts: the job's store at 127.0.0.1:" in result.stderr, result
         listener.accept()[0].close()
+
+
+@pytest.mark.parametrize("nodes", ["1", "2"])
+def test_a_job_on_one_host_uses_no_shared_place(procs, env, tmp_path, python, nodes):
+    """A job whose launcher says it runs on one host (SLURM_NNODES=1 here; torchrun's
+    LOCAL_WORLD_SIZE = WORLD_SIZE, MPI's local size = world size) leaves nothing in
+    IPDB_JOB_DIR and loads none of the job-wide code; on two nodes it does."""
+    job_dir = tmp_path / "jobs"
+    script = tmp_path / "prog.py"
+    script.write_text("import atexit, os, sys\n"
+                      "atexit.register(lambda: os.write(2, b'board loaded: %r\\n' % ('pydebug_hook.job.board' in sys.modules)))\n"
+                      "raise KeyError('k')\n")
+    env.update(IPDB_DEBUG="1", IPDB_MODE="socket", IPDB_WAIT_TIMEOUT="0", IPDB_JOB_DIR=str(job_dir),
+               SLURM_JOB_ID="77", SLURM_STEP_ID="0", SLURM_PROCID="0", SLURM_NTASKS="2", SLURM_NNODES=nodes)
+    result = run([python, str(script)], env)
+    assert result.returncode == 1 and "KeyError: 'k'" in result.stderr, result.stderr
+    spans = nodes != "1"
+    assert f"board loaded: {spans}" in result.stderr, result.stderr
+    assert (job_dir.exists() and len(os.listdir(job_dir)) == 1) == spans, result.stderr
