@@ -320,6 +320,7 @@ def _shared_place(session: Session) -> "Optional[Place]":
 
 
 def _board():
+    # only in a rank of a job that may span hosts (see _shared_place)
     from . import board
 
     return board
