@@ -125,11 +125,13 @@ def test_ranks_failing_together_read_neither_each_others_records_nor_json(procs,
     script = write_script(tmp_path, CRASH)
     job = dict(env, IPDB_DEBUG="1", IPDB_MODE="socket", WORLD_SIZE="2", LOCAL_WORLD_SIZE="2", TORCHELASTIC_RUN_ID="job-1")
     first = procs.popen([python, str(script)], dict(job, RANK="0", LOCAL_RANK="0"))
+    seen = []
     for line in first.stderr:
+        seen.append(line)
         if WAITING.search(line):
             break
     else:
-        raise AssertionError("rank 0 never waited")
+        raise AssertionError("rank 0 never waited:\n" + "".join(seen))
     rank1 = dict(job, RANK="1", LOCAL_RANK="1")
     proc = procs.popen([python, "-X", "importtime", str(script)], rank1)
     lines = []
@@ -139,7 +141,8 @@ def test_ranks_failing_together_read_neither_each_others_records_nor_json(procs,
             break
     modules = set(imported_after_marker(lines, until=WAITING))
     assert "pydebug_hook.job.sessions" in modules  # a rank of a job: the job's files were used
-    assert not modules & {"json", "re"}, sorted(modules & {"json", "re"})
+    parsing = (modules & {"json", "re"}) - allowed()  # re: Python's own traceback from 3.13 on
+    assert not parsing, sorted(parsing)
     assert lines[-1].rstrip().endswith("pydebug-hook attach 1")
     # The same rank in another job (its socket elsewhere): rank 1's record is read, the pid named.
     other = procs.popen([python, str(script)], dict(rank1, TORCHELASTIC_RUN_ID="job-2", IPDB_SOCKET_PATH=str(tmp_path / "other.{rank}")))
