@@ -92,3 +92,12 @@ def test_what_is_not_strict_json_is_refused(value):
 
     with pytest.raises((TypeError, ValueError)):
         files.json_text(value)
+
+
+@pytest.mark.parametrize("text", ["", "torchrun-42", "a b", "a__b", "a_ b", "job/../x", "é日本", "x\ny\tz", "_-.", "  ", "a+b+c", "q_%_"])
+def test_a_job_id_becomes_a_file_name_as_re_sub_makes_it(text):
+    import re
+
+    from internals import files
+
+    assert files.safe_name(text) == re.sub(r"[^A-Za-z0-9._-]+", "_", text)

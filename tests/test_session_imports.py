@@ -118,6 +118,45 @@ def test_a_socket_session_imports_only_what_it_needs(procs, python, env, tmp_pat
     assert not [m for m in ours if m.startswith(later)]
 
 
+def test_ranks_failing_together_read_neither_each_others_records_nor_json(procs, python, env, tmp_path):
+    """Rank 1 of a job fails while rank 0 waits: it writes the job's file and its record
+    without json, reads no record of rank 0 (its name says its rank) and says `attach 1`;
+    another process of rank 1 (another job's) reads rank 1's record and says its pid."""
+    script = write_script(tmp_path, CRASH)
+    job = dict(env, IPDB_DEBUG="1", IPDB_MODE="socket", WORLD_SIZE="2", LOCAL_WORLD_SIZE="2", TORCHELASTIC_RUN_ID="job-1")
+    first = procs.popen([python, str(script)], dict(job, RANK="0", LOCAL_RANK="0"))
+    seen = []
+    for line in first.stderr:
+        seen.append(line)
+        if WAITING.search(line):
+            break
+    else:
+        raise AssertionError("rank 0 never waited:\n" + "".join(seen))
+    rank1 = dict(job, RANK="1", LOCAL_RANK="1")
+    proc = procs.popen([python, "-X", "importtime", str(script)], rank1)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if WAITING.search(line):
+            break
+    modules = set(imported_after_marker(lines, until=WAITING))
+    assert "pydebug_hook.job.sessions" in modules  # a rank of a job: the job's files were used
+    parsing = (modules & {"json", "re"}) - allowed()  # re: Python's own traceback from 3.13 on
+    assert not parsing, sorted(parsing)
+    assert lines[-1].rstrip().endswith("pydebug-hook attach 1")
+    # The same rank in another job (its socket elsewhere): rank 1's record is read, the pid named.
+    other = procs.popen([python, str(script)], dict(rank1, TORCHELASTIC_RUN_ID="job-2", IPDB_SOCKET_PATH=str(tmp_path / "other.{rank}")))
+    for line in other.stderr:
+        if WAITING.search(line):
+            assert line.rstrip().endswith(f"pydebug-hook attach {other.pid}")
+            break
+    else:
+        raise AssertionError("the other rank 1 never waited")
+    for p in (first, proc, other):
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
+
+
 def test_a_web_session_loads_no_dump_code_and_no_token_maker_it_does_not_use(procs, python, env, tmp_path):
     """Web mode's way is web-pdb's (asyncio): on loopback no token is made (secrets and
     hmac stay out) and the dump code loads only when nobody came."""

@@ -322,7 +322,9 @@ def register(session: Session, endpoint: str, **extra: "Any") -> Registration:
     record = Record.from_session(session, endpoint, **extra)
     # One file per registration: a process can hold two sessions at once (a live
     # breakpoint left running with breakpoints set, and a thread's post-mortem).
-    path = os.path.join(runtime_dir(), f"session-{record.host}-{record.pid}-{next(_serial)}.json")
+    # The rank ends the name: a session choosing its attach target reads only the records
+    # of its own rank (32 ranks failing at once would each parse the 31 others').
+    path = os.path.join(runtime_dir(), f"session-{record.host}-{record.pid}-{next(_serial)}{_rank_suffix(record.rank)}")
     record.path = path
     _write(path, record)
     if session.shared is not None:  # the job's other hosts list it too (never raises)
@@ -347,9 +349,22 @@ def read_record(path: str) -> Record:
     return record
 
 
-def _stored(skip: "Optional[str]" = None) -> "Iterator[Record]":
-    """Every record in the runtime directory but *skip*, of live processes or not.  A
-    file that is not a valid record of ours is skipped, with one line (once per process)."""
+def _rank_suffix(rank: int) -> str:
+    return f"-r{rank}.json"
+
+
+def _of_another_rank(name: str, rank: int) -> bool:
+    """Whether the file *name* says its record is of a rank other than *rank* (a name
+    without the rank, of an earlier version, says nothing: its record is read)."""
+    stem = name[: -len(".json")]
+    head, _, tail = stem.rpartition("-r")
+    return bool(head) and tail.isdigit() and tail.isascii() and int(tail) != rank
+
+
+def _stored(skip: "Optional[str]" = None, rank: "Optional[int]" = None) -> "Iterator[Record]":
+    """Every record in the runtime directory but *skip* (and, given *rank*, but those
+    whose name says another rank), of live processes or not.  A file that is not a valid
+    record of ours is skipped, with one line (once per process)."""
     try:
         directory = runtime_dir(create=False)
         names = os.listdir(directory)
@@ -359,7 +374,7 @@ def _stored(skip: "Optional[str]" = None) -> "Iterator[Record]":
         if not (name.startswith("session-") and name.endswith(".json")):
             continue
         path = os.path.join(directory, name)
-        if path == skip:
+        if path == skip or (rank is not None and _of_another_rank(name, rank)):
             continue
         try:
             yield read_record(path)
@@ -395,8 +410,9 @@ def attach_target(session: Session, registration: "Optional[Registration]") -> s
     if session.child is not None:
         return str(session.pid)
     own = str(registration.path) if registration is not None else None
-    # Its own record is not read: alone, a session never parses JSON (json brings re).
-    for record in _stored(skip=own):
+    # Neither its own record nor other ranks' are read: alone, or as one of many ranks
+    # failing at once, a session parses no JSON (json brings re).
+    for record in _stored(skip=own, rank=rank):
         # The rank first: whether a process is alive is a /proc read, and 32 ranks of one
         # job failing at once each look at the 31 others' records.
         if record.rank == rank and record.alive():

@@ -5,9 +5,7 @@ through the files of the runtime directory; across hosts through the place the j
 hosts share (job/board.py, loaded only for a job that may span hosts).  The files and
 the rules: docs/distributed.md."""
 
-import json
 import os
-import re
 import sys
 import time
 
@@ -72,7 +70,7 @@ def jobs_dir() -> str:
 def job_dir(job_id: str) -> str:
     import zlib  # a job's sessions only: an extension module to load
 
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", job_id)[:60]
+    safe = files.safe_name(job_id)[:60]
     return os.path.join(jobs_dir(), f"{safe}-{zlib.crc32(job_id.encode()):08x}")
 
 
@@ -174,7 +172,7 @@ class Job(cleanup.Resource):
     def _open(self) -> None:
         s = self.session
         name = f"live-{int(s.failed_at * 1e9):020d}-{s.pid}.json"
-        content = json.dumps(
+        content = files.json_text(
             {
                 "rank": s.rank.rank, "pid": s.pid, "host": s.host, "failed_at": s.failed_at,
                 "failed_boot": self.failed_boot, "consequence": self.consequence, "label": s.label,
@@ -205,7 +203,7 @@ class Job(cleanup.Resource):
         try:
             written = os.open(tombstone, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             with os.fdopen(written, "w", encoding="utf-8") as f:
-                json.dump(data, f)
+                f.write(files.json_text(data))
         except OSError:
             pass
         locks.let_go(path, fd)
@@ -250,6 +248,8 @@ class Job(cleanup.Resource):
 
 
 def _read_fd(fd: int) -> "Optional[dict]":
+    import json  # at a session's end: its own file, read back
+
     try:
         data = os.pread(fd, 1 << 16, 0)
         value = json.loads(data.decode("utf-8"))
