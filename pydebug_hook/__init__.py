@@ -27,5 +27,31 @@ def __getattr__(name: str):  # PEP 562: names load on first use
     return value
 
 
+# The words that leave debugging off: a copy of _bootstrap.OFF_WORDS (the start-up line's
+# home, which setup.py reads without importing the package); a test holds them equal.
+_OFF_WORDS = ("", "0", "false", "no", "off")
+
+
+def _start() -> None:
+    """What the start-up line (``pydebug_hook.pth``), the ``pydebug_hook.start`` entry point
+    and the sitecustomize template run: install the hooks when ``IPDB_DEBUG`` asks for it;
+    never raise.  Here rather than in a module of its own: the package is imported anyway,
+    and one module fewer is a tenth of a millisecond off every start-up."""
+    import os  # imported by site already: free
+
+    if os.environ.get("IPDB_DEBUG", "").strip().lower() in _OFF_WORDS:
+        return
+    try:
+        # Only now that IPDB_DEBUG is on: the start-up line imported nothing before.
+        from ._hooks import install
+
+        install()
+    except Exception as exc:  # the host program must start whatever happens here
+        try:
+            os.write(2, f"pydebug_hook: start-up hook failed: {exc!r}\n".encode())
+        except OSError:
+            pass
+
+
 def __dir__() -> list:
     return sorted(set(globals()) | set(__all__))

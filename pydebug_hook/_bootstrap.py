@@ -1,7 +1,6 @@
-"""Interpreter start-up: what ``pydebug_hook.pth`` and ``pydebug_hook.start`` run.  Nothing
-is imported while ``IPDB_DEBUG`` is off; this module imports nothing but ``os``."""
-
-import os
+"""Interpreter start-up: the lines ``pydebug_hook.pth`` and ``pydebug_hook.start`` hold
+(setup.py reads them from this file).  They call ``pydebug_hook._start``: nothing is
+imported while ``IPDB_DEBUG`` is off, and not this module when it is on."""
 
 # ``.pth`` files run in name order; "pydebug_hook" sorts after setuptools'
 # "__editable__.*" and "distutils-precedence", so an editable install's path entry
@@ -16,22 +15,14 @@ OFF_WORDS = ("", "0", "false", "no", "off")
 PTH_LINE = (
     "import os; os.environ.get('IPDB_DEBUG', '').strip().lower() not in "
     + repr(OFF_WORDS)
-    + " and __import__('pydebug_hook._bootstrap')._bootstrap.start()\n"
+    + " and __import__('pydebug_hook')._start()\n"
 )
-START_LINE = "pydebug_hook._bootstrap:start\n"
+START_LINE = "pydebug_hook:_start\n"
 
 
 def start() -> None:
-    """Install the hooks when ``IPDB_DEBUG`` asks for it; never raise."""
-    if os.environ.get("IPDB_DEBUG", "").strip().lower() in OFF_WORDS:
-        return
-    try:
-        # Only now that IPDB_DEBUG is on: the start-up line imported nothing before.
-        from pydebug_hook._hooks import install
+    """The entry point of earlier versions' lines, kept for the sitecustomize copies they
+    wrote: the same as ``pydebug_hook._start``."""
+    import pydebug_hook  # loaded already (this module is in it): only its _start is wanted
 
-        install()
-    except Exception as exc:  # the host program must start whatever happens here
-        try:
-            os.write(2, f"pydebug_hook: start-up hook failed: {exc!r}\n".encode())
-        except OSError:
-            pass
+    pydebug_hook._start()

@@ -20,7 +20,7 @@ def _start_pydebug_hook() -> None:
     if os.environ.get("IPDB_DEBUG", "").strip().lower() in ("", "0", "false", "no", "off"):
         return
     try:
-        from pydebug_hook._bootstrap import start
+        from pydebug_hook import _start as start
     except Exception:  # not installed here, or broken: the program must start anyway
         return
     start()  # never raises; idempotent when the .pth already ran

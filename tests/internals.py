@@ -74,7 +74,7 @@ _WHERE = {
 # The modules an interpreter imports at start-up with IPDB_DEBUG=1, and the module
 # whose functions are the installed excepthooks (sys.excepthook.__module__).
 STARTUP_MODULES = frozenset(
-    ("pydebug_hook", "pydebug_hook._bootstrap", "pydebug_hook._hooks", "pydebug_hook._postimport", "pydebug_hook._catch_sites")
+    ("pydebug_hook", "pydebug_hook._hooks", "pydebug_hook._postimport", "pydebug_hook._catch_sites")
 )
 HOOKS_MODULE = "pydebug_hook._hooks"
 # What every module of the dump code is named like (none is imported at start-up).

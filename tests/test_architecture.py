@@ -186,7 +186,7 @@ def test_the_off_words_are_the_same_everywhere():
     """The start-up line and the sitecustomize template may import nothing, so each keeps
     a copy of the words that switch debugging off: the same as the settings'."""
     words = internals.settings.OFF_WORDS
-    assert set(internals.bootstrap.OFF_WORDS) == set(words)
+    assert set(internals.bootstrap.OFF_WORDS) == set(words) == set(pydebug_hook._OFF_WORDS)
     assert repr(tuple(internals.bootstrap.OFF_WORDS)) in internals.bootstrap.PTH_LINE
     template = (REPO / "sitecustomize_template" / "sitecustomize.py").read_text()
     [copy] = re.findall(r"\.lower\(\) in (\([^)]*\)):", template)

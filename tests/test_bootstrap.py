@@ -107,7 +107,7 @@ def test_enabled_imports_only_the_hooks(env, installed_python):
     added = _imports(installed_python, env) - without
     # ours, and nothing else: not ipdb, IPython, web_pdb or torch, not even threading
     # (atexit is compiled into the interpreter: registering the at-exit fallback is free)
-    assert {"pydebug_hook", "pydebug_hook._bootstrap", internals.HOOKS_MODULE} <= added
+    assert {"pydebug_hook", internals.HOOKS_MODULE} <= added
     assert added <= internals.STARTUP_MODULES | {"atexit"}
     # Nothing below the top level: these load when an exception is handled or a command runs.
     later = ("core", "modes", "job", "children", "cli")
@@ -166,18 +166,23 @@ def test_start_file_entry_point_installs_the_hooks(tmp_path, env, installed_pyth
     assert len(header_lines(result.stderr)) == 1 and result.returncode == 1
 
 
-def test_start_entry_point_does_nothing_when_disabled(env, installed_python):
-    code = "import pkgutil, sys; pkgutil.resolve_name('pydebug_hook._bootstrap:start')(); print(sys.excepthook is sys.__excepthook__)"
+@pytest.mark.parametrize("entry", ["pydebug_hook:_start", "pydebug_hook._bootstrap:start"])
+def test_start_entry_point_does_nothing_when_disabled(env, installed_python, entry):
+    """The entry point of the installed lines, and the one earlier versions' sitecustomize
+    copies call."""
+    code = f"import pkgutil, sys; pkgutil.resolve_name({entry!r})(); print(sys.excepthook is sys.__excepthook__)"
     result = run([installed_python, "-c", code], env)
     assert (result.stdout, result.stderr) == ("True\n", "")
+    env["IPDB_DEBUG"] = "1"
+    result = run([installed_python, "-c", code], env)
+    assert (result.stdout, result.stderr) == ("False\n", "")
 
 
 def test_broken_package_never_stops_the_interpreter(tmp_path, env, python):
     # a pydebug_hook shadowed by a broken one: the start-up line fails, python still runs
     broken = tmp_path / "shadow" / "pydebug_hook"
     broken.mkdir(parents=True)
-    (broken / "__init__.py").write_text("")
-    (broken / "_bootstrap.py").write_text("def start():\n    raise RuntimeError('bad')\n")
+    (broken / "__init__.py").write_text("def _start():\n    raise RuntimeError('bad')\n")
     env.update(IPDB_DEBUG="1", PYTHONPATH=str(broken.parent))
     result = run([python, "-c", "print('alive')"], env)
     assert result.stdout == "alive\n" and result.returncode == 0
