@@ -46,6 +46,9 @@ _WHERE = {
     # a distributed job
     "is_consequence": "pydebug_hook.job.consequence:is_consequence",
     "job_sessions": "pydebug_hook.job.sessions",
+    "job_board": "pydebug_hook.job.board",
+    "job_store": "pydebug_hook.job.store",
+    "shared_dir": "pydebug_hook.job.shared_dir",
     # worker processes
     "catch_sites": "pydebug_hook._catch_sites",
     "patches": "pydebug_hook.children.patches",
@@ -63,6 +66,7 @@ _WHERE = {
     "dap_debugger": "pydebug_hook.modes.dap.debugger",
     # the command
     "attach": "pydebug_hook.cli.attach",
+    "jobwide": "pydebug_hook.cli.jobwide",
     "client": "pydebug_hook.cli.client",
     "Client": "pydebug_hook.cli.client:Client",
 }

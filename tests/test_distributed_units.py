@@ -261,3 +261,22 @@ def test_held_files_are_released_with_their_owner(tmp_path):
     assert not locks.released(path, blocking=False)
     locks.let_go(path, fd)
     assert locks.released(path, blocking=False) and not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "spans"),
+    [
+        ({"RANK": "1", "LOCAL_WORLD_SIZE": "4", "WORLD_SIZE": "4"}, False),  # torchrun, one node
+        ({"RANK": "5", "LOCAL_WORLD_SIZE": "4", "WORLD_SIZE": "8"}, True),
+        ({"OMPI_COMM_WORLD_LOCAL_SIZE": "2", "OMPI_COMM_WORLD_SIZE": "2"}, False),
+        ({"OMPI_COMM_WORLD_LOCAL_SIZE": "2", "OMPI_COMM_WORLD_SIZE": "4"}, True),
+        ({"MPI_LOCALNRANKS": "4", "PMI_SIZE": "4"}, False),
+        ({"SLURM_NNODES": "1", "SLURM_NTASKS": "4"}, False),
+        ({"SLURM_NNODES": "4", "SLURM_STEP_NUM_NODES": "1"}, False),  # a step on one node of the allocation
+        ({"SLURM_NNODES": "2"}, True),
+        ({"RANK": "1", "WORLD_SIZE": "2"}, True),  # nothing says: may span hosts
+        ({"LOCAL_WORLD_SIZE": "x", "WORLD_SIZE": "2"}, True),
+    ],
+)
+def test_whether_a_job_may_span_hosts(env, spans):
+    assert internals.job_sessions.spans_hosts(env) is spans

@@ -1,6 +1,7 @@
 """``pydebug-hook attach [RANK | PID | PATH]``: join a waiting session (by default the root
-cause: the first failure that is not a consequence of another).  A web session's URL is
-printed; for a dap session, what to enter in the IDE."""
+cause: the first failure that is not a consequence of another), on this host or, through
+ssh, on another host of the job.  A web session's URL is printed (with the ``ssh -L``
+line it needs from here); for a dap session, what to enter in the IDE."""
 
 import json
 import os
@@ -8,9 +9,11 @@ import socket
 import sys
 from typing import List, Optional, Tuple, Union
 
+from ..core import settings
 from ..core.notice import printable, say
 from ..core.registry import Record, records
 from ..modes.web.guard import is_loopback, ssh_forward
+from . import jobwide
 from .client import attach
 
 
@@ -76,7 +79,8 @@ def first_to_attach(found: List[Record]) -> Record:
 
 
 def endpoint_of(record: Record) -> Tuple[str, str]:
-    """``("socket", path)``, ``("url", url)``, ``("dap", host:port)`` or ``("none", why)``."""
+    """``("socket", path)``, ``("url", url)``, ``("dap", host:port)``, ``("remote",
+    path)`` (a socket on another host) or ``("none", why)``."""
     endpoint = record.endpoint or ""
     if record.mode == "web" or endpoint.startswith(("http://", "https://")):
         return "url", endpoint
@@ -84,16 +88,18 @@ def endpoint_of(record: Record) -> Tuple[str, str]:
         return "dap", endpoint
     if on_terminal(record):
         return "none", f"rank {record.rank} (pid {record.pid}) is being debugged on the terminal {endpoint}"
-    if record.host != socket.gethostname():
-        return "none", f"rank {record.rank} (pid {record.pid}) waits on host {record.host}: run pydebug-hook attach there"
     if os.path.isabs(endpoint):
-        return "socket", endpoint
+        return ("socket" if record.host == socket.gethostname() else "remote"), endpoint
     what = endpoint or "no endpoint"
     return "none", f"rank {record.rank} (pid {record.pid}) is a {record.mode} session with nothing to attach to ({what})"
 
 
 def main(target: Optional[str]) -> int:
-    found = records()
+    current = settings.read()
+    if target is not None and _is_path(target.strip()):
+        found = records()  # a path names a socket of this host (ssh runs this there)
+    else:
+        found = jobwide.records(current)
     try:
         chosen = resolve(target, found)
     except NotFound as exc:
@@ -105,7 +111,8 @@ def main(target: Optional[str]) -> int:
     if kind == "url":
         # A web session is opened in a browser; print its address (alone on stdout, for scripts).
         sys.stdout.write(printable(where) + "\n")
-        say(f"rank {chosen.rank} (pid {chosen.pid}) is a web session: open {where}")
+        tunnel = _web_tunnel(chosen, where)
+        say(f"rank {chosen.rank} (pid {chosen.pid}) is a web session: {tunnel}open {where}")
         return 0
     if kind == "dap":
         sys.stdout.write(ide_instructions(chosen))
@@ -114,11 +121,43 @@ def main(target: Optional[str]) -> int:
     if kind == "none":
         say(where)
         return 1
+    if kind == "remote":
+        return _attach_remote(chosen, current)
     say(f"attaching to rank {chosen.rank} (pid {chosen.pid}) on {where}")
     if target is None:  # how to come back after a detach: by rank when that is unambiguous
         same_rank = [r for r in found if r.rank == chosen.rank]
         target = str(chosen.rank) if len(same_rank) == 1 else str(chosen.pid)
     return attach(where, target)
+
+
+def _attach_remote(record: Record, current: settings.Settings) -> int:
+    """Replace this process with ssh to the session's host, running that rank's
+    interpreter's ``pydebug-hook attach PATH`` there."""
+    argv, line = jobwide.remote_attach(record, current)
+    say(line)
+    if argv is None:
+        return 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        say(f"cannot run {argv[0]} (IPDB_SSH): {exc.strerror or exc}")
+    return 1
+
+
+def _web_tunnel(record: Record, url: str) -> str:
+    """For a web session on another host, bound on loopback: the tunnel to open first."""
+    from urllib.parse import urlsplit  # only for a web session
+
+    try:
+        parts = urlsplit(url)
+        bound, port = parts.hostname or "", parts.port
+    except ValueError:
+        return ""
+    if record.host == socket.gethostname() or port is None or not is_loopback(bound):
+        return ""
+    return f"it is on {record.host}: from here, open a tunnel first ({ssh_forward(port, bound, record.host)}), then "
 
 
 def _split_endpoint(endpoint: str) -> Tuple[str, int]:

@@ -1,5 +1,6 @@
-"""``pydebug-hook ls``: the waiting sessions, first failure first (the likely root cause);
-then the dumps of ``IPDB_DUMP_DIR``, newest first."""
+"""``pydebug-hook ls``: the waiting sessions, first failure first (the likely root cause),
+this host's and those of the jobs running here on every host; then the dumps of
+``IPDB_DUMP_DIR``, newest first."""
 
 import json
 import sys
@@ -8,9 +9,10 @@ from typing import List, Optional, Sequence
 
 from ..core import notice, settings
 from ..core.notice import printable
-from ..core.registry import Record, records
+from ..core.registry import Record
 from ..modes.dump import files as dump_files
 from ..modes.socket import remove_stale_fallbacks
+from . import jobwide
 
 COLUMNS = ("#", "RANK", "PID", "HOST", "MODE", "STATE", "AGE", "ENDPOINT", "EXCEPTION")
 
@@ -66,8 +68,9 @@ def table(found: Sequence[Record], now: Optional[float] = None) -> str:
 
 def main(as_json: bool = False) -> int:
     remove_stale_fallbacks()
-    found = records()
-    where, dumps, notes = dump_files.listing(settings.read())
+    current = settings.read()
+    found = jobwide.records(current)
+    where, dumps, notes = dump_files.listing(current)
     for note in notes:
         notice.say(note)
     if as_json:

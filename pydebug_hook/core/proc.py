@@ -5,7 +5,7 @@ import os
 
 TYPE_CHECKING = False  # no typing import at run time: annotations are strings
 if TYPE_CHECKING:
-    from typing import List, Optional, Union
+    from typing import Dict, List, Optional, Union
 
     Pid = Union[int, str]  # a pid, or "self"
 
@@ -70,3 +70,46 @@ def alive(pid: int, start: "Optional[int]" = None) -> bool:
         if now is not None and now != start:
             return False
     return True
+
+
+def ours(pid: "Pid") -> bool:
+    """Whether process *pid* runs as our uid (its ``/proc`` entry is ours)."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == os.getuid()
+    except OSError:
+        return False
+
+
+def environ(pid: "Pid", limit: int = 1 << 20) -> "Optional[Dict[str, str]]":
+    """The environment process *pid* started with (``/proc/PID/environ``), None when it
+    cannot be read (another user's, gone)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            data = f.read(limit)
+    except OSError:
+        return None
+    found = {}
+    for item in data.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep and key:
+            found[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return found
+
+
+def argv0(pid: "Pid") -> "Optional[str]":
+    """The first word of the process's command line (how it was started: the path of
+    its interpreter, for a torchrun worker), None when unknown."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            first = f.read(4096).split(b"\0", 1)[0]
+    except OSError:
+        return None
+    return first.decode("utf-8", "replace") or None
+
+
+def pids() -> "List[int]":
+    """The processes this ``/proc`` shows."""
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []

@@ -7,6 +7,7 @@ import math
 import os
 import socket
 import stat
+import sys
 import time
 
 from . import files, notice, proc
@@ -145,7 +146,7 @@ _FIELD_KINDS = {
     "pid": "an integer", "mode": "a string", "endpoint": "a string", "exception": "a string",
     "failed_at": "a time in seconds", "job_id": "a string or null", "label": "a string or null",
     "child": "a string or null", "kind": "a string", "state": "a string", "started_at": "a time in seconds",
-    "pid_start": "an integer or null", "schema": "an integer", "extra": "an object",
+    "pid_start": "an integer or null", "interpreter": "a string or null", "schema": "an integer", "extra": "an object",
 }
 # Those a file must have (the others have defaults: older records lack some).
 _REQUIRED = ("rank", "local_rank", "world_size", "host", "pid", "mode", "endpoint", "exception", "failed_at")
@@ -154,9 +155,10 @@ _FIELD_CHECKS = {name: _CHECK_OF_KIND[kind] for name, kind in _FIELD_KINDS.items
 
 class Record:
     """One session as ``ls`` sees it: the fields of its JSON file (:data:`_FIELD_KINDS`),
-    and the file's *path*."""
+    and the file's *path*; *origin*, where a record of another host was read (None: this
+    host's runtime directory; else the place its job's hosts share, as ``ls`` names it)."""
 
-    __slots__ = (*_FIELD_KINDS, "path")
+    __slots__ = (*_FIELD_KINDS, "path", "origin")
 
     def __init__(
         self,
@@ -176,9 +178,11 @@ class Record:
         state: str = "waiting",  # "waiting", "attached", "console"
         started_at: "Optional[float]" = None,  # None: now
         pid_start: "Optional[int]" = None,
+        interpreter: "Optional[str]" = None,  # sys.executable: what `attach` runs on the session's host
         schema: int = SCHEMA,
         extra: "Optional[Dict[str, Any]]" = None,
         path: "Optional[str]" = None,
+        origin: "Optional[str]" = None,
     ) -> None:
         self.rank = rank
         self.local_rank = local_rank
@@ -196,9 +200,11 @@ class Record:
         self.state = state
         self.started_at = time.time() if started_at is None else started_at
         self.pid_start = pid_start
+        self.interpreter = interpreter
         self.schema = schema
         self.extra = {} if extra is None else extra
         self.path = path
+        self.origin = origin
 
     def __repr__(self) -> str:
         return f"Record({self.to_json()!r}, path={self.path!r})"
@@ -220,6 +226,7 @@ class Record:
             child=session.child.describe() if session.child else None,
             kind="breakpoint" if session.is_breakpoint else "post-mortem",
             pid_start=proc.start_ticks(session.pid),
+            interpreter=sys.executable or None,
             extra=dict(extra),
         )
 
@@ -259,11 +266,12 @@ class Registration:
     this object neither rewrites nor removes its parent's record.
     """
 
-    def __init__(self, record: Record, path: str) -> None:
+    def __init__(self, record: Record, path: str, shared: "Any" = None) -> None:
         self.record = record
         self.path = path
         self.pid = os.getpid()
         self.removed = False
+        self.shared = shared  # the session's job-wide entry (job/board.Entry), told of each change
 
     def update(self, **changes: "Any") -> None:
         for key, value in changes.items():
@@ -274,6 +282,8 @@ class Registration:
             _write(self.path, self.record)
         except OSError:
             pass  # a record that cannot be refreshed is not worth failing a session over
+        if self.shared is not None:
+            self.shared.publish(self.record.to_json())
 
     def remove(self) -> None:
         if self.removed or os.getpid() != self.pid:
@@ -283,6 +293,8 @@ class Registration:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+        if self.shared is not None:
+            self.shared.withdraw()
 
 
 def _write(path: str, record: Record) -> None:
@@ -315,7 +327,9 @@ def register(session: Session, endpoint: str, **extra: "Any") -> Registration:
     path = os.path.join(runtime_dir(), f"session-{record.host}-{record.pid}-{next(_serial)}{_rank_suffix(record.rank)}")
     record.path = path
     _write(path, record)
-    return Registration(record, path)
+    if session.shared is not None:  # the job's other hosts list it too (never raises)
+        session.shared.publish(record.to_json())
+    return Registration(record, path, session.shared)
 
 
 def _remove_endpoint(record: Record) -> None:

@@ -14,7 +14,7 @@ from .values import Value
 
 TYPE_CHECKING = False  # no typing import at run time: annotations are strings
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Any, Optional
 
 
 class SessionError(Exception):
@@ -44,7 +44,7 @@ class ChildInfo(Value):
 class Session(Value):
     __slots__ = (  # noqa: RUF023 -- the fields' order
         "exc", "tb", "rank", "settings", "mode", "origin", "frame", "child", "job_id", "label",
-        "terminal", "output_captured", "failed_at", "pid", "host", "thread_name", "thread",
+        "terminal", "output_captured", "shared", "failed_at", "pid", "host", "thread_name", "thread",
     )
 
     def __init__(
@@ -79,6 +79,9 @@ class Session(Value):
         self.label = label
         self.terminal = terminal
         self.output_captured = output_captured
+        # This session's entry in the place its job's hosts share (job/board.Entry), when
+        # there is one: told of the session's record for ``ls`` and ``attach`` elsewhere.
+        self.shared: Optional[Any] = None
         self.failed_at = time.time()
         self.pid = os.getpid()
         self.host = socket.gethostname()

@@ -30,12 +30,13 @@ DEFAULT_DUMP_DIR = "pydebug-dumps"  # relative: in the working directory at the 
 DEFAULT_DUMP_TIMEOUT = 60.0
 DEFAULT_DAP_HOST = "127.0.0.1"
 DEFAULT_DAP_PORT = 5678  # the port VS Code users know from debugpy
+DEFAULT_SSH = "ssh -t"  # how `attach` reaches a session on another host of the job
 
 
 class Settings(Value):
     __slots__ = (  # noqa: RUF023 -- the fields' order
         "enabled", "mode", "socket_path", "web_host", "web_port", "dap_host", "dap_port",
-        "wait_timeout", "dump_dir", "dump_timeout",
+        "wait_timeout", "dump_dir", "dump_timeout", "job_dir", "ssh",
     )
 
     def __init__(
@@ -50,6 +51,8 @@ class Settings(Value):
         wait_timeout: "Optional[float]" = None,  # seconds to wait for a client; None: forever
         dump_dir: str = DEFAULT_DUMP_DIR,
         dump_timeout: float = DEFAULT_DUMP_TIMEOUT,  # seconds a dump may take before it is given up
+        job_dir: "Optional[str]" = None,  # a directory the hosts of a job share (job/shared_dir.py)
+        ssh: str = DEFAULT_SSH,  # a command line, split by `attach` (cli/jobwide.py), never by a shell
     ) -> None:
         self.enabled = enabled
         self.mode = mode
@@ -61,6 +64,8 @@ class Settings(Value):
         self.wait_timeout = wait_timeout
         self.dump_dir = dump_dir
         self.dump_timeout = dump_timeout
+        self.job_dir = job_dir
+        self.ssh = ssh
 
 
 def parse_switch_word(value: "Optional[str]") -> "Optional[bool]":
@@ -214,6 +219,8 @@ def read(
         wait_timeout=_parse_timeout(env.get("IPDB_WAIT_TIMEOUT")),
         dump_dir=(env.get("IPDB_DUMP_DIR") or "").strip() or DEFAULT_DUMP_DIR,
         dump_timeout=_parse_dump_timeout(env.get("IPDB_DUMP_TIMEOUT")),
+        job_dir=(env.get("IPDB_JOB_DIR") or "").strip() or None,
+        ssh=(env.get("IPDB_SSH") or "").strip() or DEFAULT_SSH,
     )
 
 
