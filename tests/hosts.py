@@ -14,6 +14,7 @@ marker (tests/distributed.py): teardown kills them all, on both hosts, then the 
 """
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -22,7 +23,22 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from distributed import MARKER, kill_marked, marked
-from helpers import ARTIFACTS, base_env, wait_for
+from helpers import ARTIFACTS, REPO, base_env, wait_for
+
+
+def private_tmp() -> str:
+    """Shell commands that give this mount namespace a /tmp of its own (a tmpfs) and end in
+    /.  The checkout (its venvs, the shared directory) stays visible when it lives under
+    /tmp, as a CI clone may: the shell's working directory keeps the /tmp below the tmpfs
+    reachable, and the checkout is bound back from it (by a relative path, which mount
+    must not canonicalize: that would name the new /tmp)."""
+    commands = "cd /tmp && mount -t tmpfs -o mode=1777 tmpfs /tmp"
+    real = os.path.realpath(REPO)
+    if real.startswith("/tmp/"):
+        keep = shlex.quote(os.path.relpath(real, "/tmp"))
+        commands += f" && mkdir -p /tmp/{keep} && mount --no-canonicalize --bind ./{keep} /tmp/{keep}"
+    return commands + " && cd /"
+
 
 # What `ssh [options] HOST COMMAND...` does here: COMMAND, through sh, on HOST.
 SSH = """#!/bin/sh
@@ -101,7 +117,7 @@ class Hosts:
             self.hosts[name] = self._start(name)
 
     def _start(self, name: str) -> Host:
-        script = 'hostname "$1" && mount -t tmpfs -o mode=1777 tmpfs /tmp && echo ready && exec sleep 3600'
+        script = f'hostname "$1" && {private_tmp()} && echo ready && exec sleep 3600'
         env = {"PATH": os.environ["PATH"], MARKER: self.marker}
         anchor = self.procs.popen(["unshare", "--uts", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", name], env)
         line = anchor.stdout.readline()

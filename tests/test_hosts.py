@@ -16,7 +16,7 @@ import internals
 import pytest
 from distributed import PYDEBUG_HOOK, RANK_PROGRAM
 from helpers import AS_NOBODY, NOBODY, header_lines, run, wait_for
-from hosts import Hosts
+from hosts import Hosts, private_tmp
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -97,7 +97,7 @@ def test_a_slurm_job_on_two_hosts_shares_its_sessions_through_the_job_directory(
     # From a login node: another machine that runs nothing of the job (its own process
     # table, its own /tmp), where only IPDB_JOB_DIR says where to look.
     login = run(["unshare", "--uts", "--mount", "--pid", "--fork", "--mount-proc", "--", "sh", "-c",
-                 'hostname login && mount -t tmpfs tmpfs /tmp && exec "$0" ls --json', PYDEBUG_HOOK], job.env, timeout=60)
+                 f'hostname login && {private_tmp()} && exec "$0" ls --json', PYDEBUG_HOOK], job.env, timeout=60)
     assert login.returncode == 0, login.stderr
     sessions = [s for s in json.loads(login.stdout) if s["mode"] != "dump"]
     assert [(s["rank"], s["host"], s["endpoint"]) for s in sessions] == [(3, "hostB", "/tmp/pdb.sock.3"), (0, "hostA", "/tmp/pdb.sock.0")]
