@@ -89,6 +89,25 @@ def read_json(path: "PathLike", limit: int = MAX_BYTES) -> "Dict[str, Any]":
     return data
 
 
+def write_json(path: str, data: "Dict[str, Any]") -> None:
+    """*data* as JSON in *path*, written then renamed (a reader, on this host or another,
+    never sees half a file), 0600 from the moment it exists.  ``os.open`` rather than
+    ``tempfile.mkstemp``: the same ``O_EXCL`` creation without importing tempfile on a
+    session's way."""
+    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.urandom(6).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json_text(data))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def close_quietly(fd: int) -> None:
     """Close descriptor *fd* unless it is -1, whatever happened to it meanwhile."""
     if fd >= 0:

@@ -298,21 +298,7 @@ class Registration:
 
 
 def _write(path: str, record: Record) -> None:
-    # write-then-rename: a reader never sees half a record
-    # os.open rather than tempfile.mkstemp: the same O_EXCL creation, without the
-    # milliseconds of importing tempfile on the way to a waiting session.
-    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.urandom(6).hex()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(files.json_text(record.to_json()))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    files.write_json(path, record.to_json())
 
 
 _serial = itertools.count(1)

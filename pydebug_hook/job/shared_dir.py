@@ -4,7 +4,6 @@ and private (0700, made so when missing); a job has a folder in it, every file t
 0600 and read with core/files' checks.  ``ls`` reads it from any machine that sees it,
 a login node included."""
 
-import json
 import os
 import re
 import time
@@ -31,23 +30,6 @@ def _private(path: str, create: bool = True) -> str:
         raise PlaceError(f"IPDB_JOB_DIR: {exc}; not using it (it must be a directory of yours that only you can enter: chmod 700)") from None
     except FileNotFoundError:
         raise PlaceError(f"IPDB_JOB_DIR: {path} does not exist (nor its parent)") from None
-
-
-def _write_json(path: str, data: "Dict[str, Any]") -> None:
-    """Write-then-rename, 0600 from the moment it exists: a reader on another host never
-    sees half a file."""
-    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.urandom(6).hex()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _read(path: str) -> "Optional[Dict[str, Any]]":
@@ -107,7 +89,7 @@ class DirPlace(Place):
     def claim_root(self, info: "Dict[str, Any]") -> "Dict[str, Any]":
         target = os.path.join(self.folder, "root")
         staged = os.path.join(self.folder, f".root-{os.urandom(6).hex()}")
-        _write_json(staged, info)
+        files.write_json(staged, info)
         try:
             os.link(staged, target)  # fails when another failure claimed it first
         except FileExistsError:
@@ -135,7 +117,7 @@ class DirPlace(Place):
             os.close(fd)
 
     def write(self, entry: "Dict[str, Any]") -> None:
-        _write_json(self._entry_path(entry["id"]), {**entry, "beat_at": time.time()})
+        files.write_json(self._entry_path(entry["id"]), {**entry, "beat_at": time.time()})
 
     def closed(self, entry: "Dict[str, Any]") -> None:
         self.write(entry)
@@ -151,8 +133,8 @@ class DirPlace(Place):
             entry = _read(path)
             if entry is not None and entry.get("ended_at") is None:
                 entry["beat_at"] = now
-                _write_json(path, entry)
-        _write_json(os.path.join(self.folder, "pulse"), {"at": now, "by": os.urandom(6).hex()})
+                files.write_json(path, entry)
+        files.write_json(os.path.join(self.folder, "pulse"), {"at": now, "by": os.urandom(6).hex()})
 
     def entries(self) -> "List[Dict[str, Any]]":
         found = []
